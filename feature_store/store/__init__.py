@@ -1,0 +1,25 @@
+"""The tick store: one interface, Parquet and PostgreSQL backends, and the one place that picks one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from feature_store.store.base import TickKey, TickStore
+from feature_store.store.parquet import ParquetTickStore
+from feature_store.store.postgres import PostgresTickStore
+
+__all__ = ["ParquetTickStore", "PostgresTickStore", "TickKey", "TickStore", "open_store"]
+
+DEFAULT_HOME = ".tickml"
+
+
+def open_store(url: str | None = None, home: str | Path | None = None) -> TickStore:
+    """PostgreSQL at `url` (or $TICKML_PG_URL) when set, else Parquet under `home` ($TICKML_HOME, ./.tickml).
+
+    An empty string counts as unset, so production is opt-in and everything else falls back to local.
+    """
+    url = url or os.environ.get("TICKML_PG_URL")
+    if url:
+        return PostgresTickStore(url)
+    return ParquetTickStore(home or os.environ.get("TICKML_HOME") or DEFAULT_HOME)

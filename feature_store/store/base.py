@@ -1,0 +1,67 @@
+"""The tick store interface: ticks, predictions and streaming cursors, one contract for every backend."""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from typing import NamedTuple
+
+import pandas as pd
+
+
+class TickKey(NamedTuple):
+    """Position of a tick within its symbol's stream: epoch nanoseconds (UTC) and sequence number."""
+
+    ts_ns: int
+    seq: int
+
+
+class TickStore(ABC):
+    """Where ticks, predictions and streaming cursors live.
+
+    Frames are canonical (see `feature_store.schema`): `ts` is datetime64[ns, UTC], rows are returned
+    ordered by (ts, seq) within a symbol. Writes are idempotent on (symbol, ts, seq).
+    """
+
+    @abstractmethod
+    def write_ticks(self, ticks: pd.DataFrame) -> int:
+        """Store canonical ticks (any symbols, any days); return how many were new (not already stored)."""
+
+    @abstractmethod
+    def read_ticks(
+        self, symbol: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+    ) -> pd.DataFrame:
+        """Ticks of `symbol` with start <= ts < end (UTC; None is unbounded), ordered by (ts, seq)."""
+
+    @abstractmethod
+    def ticks_after(self, symbol: str, after: TickKey | None, limit: int | None = None) -> pd.DataFrame:
+        """Up to `limit` ticks of `symbol` strictly after `after` in (ts, seq) order; all when `after` is None."""
+
+    @abstractmethod
+    def symbols(self) -> list[str]:
+        """Symbols with at least one stored tick, sorted."""
+
+    @abstractmethod
+    def days(self, symbol: str) -> list[dt.date]:
+        """Trading days (exchange-local dates, see `Instrument.trading_day`) with stored ticks, sorted."""
+
+    @abstractmethod
+    def write_predictions(self, predictions: pd.DataFrame) -> int:
+        """Store prediction rows (`feature_store.schema.PREDICTION_COLUMNS`); return how many were new."""
+
+    @abstractmethod
+    def read_predictions(
+        self, symbol: str | None = None, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+    ) -> pd.DataFrame:
+        """Stored predictions (all symbols when `symbol` is None), ordered by (symbol, ts, seq)."""
+
+    @abstractmethod
+    def get_cursor(self, name: str) -> str | None:
+        """The stored value of streaming cursor `name`, or None if never set."""
+
+    @abstractmethod
+    def set_cursor(self, name: str, value: str) -> None:
+        """Durably store streaming cursor `name` (overwrites)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook; backends with connections override it
+        """Release connections; the store is unusable afterwards."""

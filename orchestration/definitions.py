@@ -1,0 +1,17 @@
+"""The Dagster code location: gathers each domain's definitions and the resources; no domain logic here."""
+
+import dagster as dg
+
+from orchestration.features.assets import tick_features, tick_labels, training_dataset
+from orchestration.jobs import ticks_job, training_job
+from orchestration.resources import default_resources
+from orchestration.serving.sensors import scoring_sensor
+from orchestration.ticks.assets import raw_ticks
+from orchestration.training.assets import MODEL_ASSETS
+
+defs = dg.Definitions(
+    assets=[raw_ticks, tick_labels, tick_features, training_dataset, *MODEL_ASSETS],
+    jobs=[ticks_job, training_job],
+    sensors=[scoring_sensor],
+    resources=default_resources(),
+)

@@ -1,0 +1,67 @@
+"""Typed resources for every external system; local vs. production is decided here, falling back to local."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from feature_store.offline import OfflineStore
+from feature_store.store import TickStore, open_store
+from pipelines import registry
+from pipelines.streaming import ScoringClient
+
+
+class TickStoreResource(dg.ConfigurableResource):
+    """The tick store: PostgreSQL when `pg_url` is set, else Parquet under `home`."""
+
+    home: str = Field(description="Root of the embedded Parquet store ($TICKML_HOME)")
+    pg_url: str | None = Field(default=None, description="PostgreSQL URL; when set, ticks live there")
+
+    def open(self) -> TickStore:
+        return open_store(url=self.pg_url, home=self.home)
+
+
+class OfflineStoreResource(dg.ConfigurableResource):
+    """Features, labels and datasets as Parquet (the offline store) under `home`."""
+
+    home: str = Field(description="Root of the offline store ($TICKML_HOME)")
+
+    def store(self) -> OfflineStore:
+        return OfflineStore(self.home)
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """The MLflow tracking server and model registry."""
+
+    tracking_uri: str = Field(description="MLflow tracking and registry URI")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        os.environ["MLFLOW_TRACKING_URI"] = self.tracking_uri  # domain code reads the URI from MLflow's env var
+        registry.configure(self.tracking_uri)
+
+
+class ScoringServiceResource(dg.ConfigurableResource):
+    """The BentoML scoring service answering POST /score."""
+
+    url: str = Field(description="Base URL of the scoring service, e.g. http://127.0.0.1:3001")
+    timeout_s: float = Field(default=10.0, description="HTTP timeout per request in seconds")
+
+    def client(self) -> ScoringClient:
+        return ScoringClient(self.url, timeout=self.timeout_s)
+
+
+def default_resources() -> dict[str, dg.ConfigurableResource]:
+    """Production when its environment variables are set (TICKML_PG_URL, MLFLOW_TRACKING_URI), else local."""
+    home = os.environ.get("TICKML_HOME", str(Path.cwd() / ".tickml"))
+    pg = dg.EnvVar("TICKML_PG_URL") if os.environ.get("TICKML_PG_URL") else None
+    return {
+        "tick_store": TickStoreResource(home=home, pg_url=pg),
+        "offline_store": OfflineStoreResource(home=home),
+        "mlflow": MlflowResource(tracking_uri=registry.tracking_uri()),
+        "scoring_service": ScoringServiceResource(
+            url=os.environ.get("TICKML_SERVICE_URL", "http://127.0.0.1:3001")
+        ),
+    }

@@ -1,0 +1,1 @@
+"""Raw ticks: the day-partitioned tick store contents and their schema checks."""

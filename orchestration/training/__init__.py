@@ -1,0 +1,1 @@
+"""The two direction models: training runs registered in MLflow, and champion promotion."""

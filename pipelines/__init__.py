@@ -1,0 +1,1 @@
+"""What tickml does with ticks: sources, labels, datasets, training, selection and evaluation."""

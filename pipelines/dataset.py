@@ -1,0 +1,83 @@
+"""Training datasets: features joined with labels, filtered by the consensus rule, split by time."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from feature_store.features import FEATURE_NAMES
+from feature_store.instruments import Instrument
+from feature_store.schema import LABELS_15M, LABELS_30M
+from pipelines.labels import consensus_mask
+
+KEY = ("symbol", "ts", "seq")
+
+
+def build_dataset(
+    features: pd.DataFrame, labels: pd.DataFrame, instrument: Instrument, *, stride: int = 1
+) -> pd.DataFrame:
+    """Rows of `features` whose labels pass the consensus filter, with `day`, `label_15m` and `label_30m`.
+
+    `stride` keeps every k-th tick of each day: neighbouring ticks share almost their whole label
+    horizon, so keeping all of them adds rows without adding independent evidence.
+    """
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    label_cols = ["label_15m", "label_30m", "range_30m"]
+    joined = features.merge(labels[[*KEY, *label_cols]], on=list(KEY), how="inner", validate="one_to_one")
+    if len(joined) != len(features):
+        raise ValueError(f"labels cover {len(joined)} of {len(features)} feature rows; recompute labels")
+    joined.insert(3, "day", instrument.trading_day(joined["ts"]).to_numpy())
+    position = joined.groupby("day").cumcount()
+    kept = joined[consensus_mask(joined, instrument).to_numpy() & (position % stride == 0).to_numpy()]
+    return kept.reset_index(drop=True)
+
+
+def split_by_days(dataset: pd.DataFrame, holdout_days: int) -> tuple[pd.DataFrame, pd.DataFrame, list[dt.date]]:
+    """Train on all but the last `holdout_days` trading days; hold those out.
+
+    Labels never look past their own session's close, so a split at a day boundary is already purged:
+    no training label overlaps a held-out tick, and the overnight gap is an embargo longer than the
+    30-minute horizon. (Purged walk-forward over many folds comes with the model challenge.)
+    """
+    days = sorted(dataset["day"].unique())
+    if holdout_days < 1 or holdout_days >= len(days):
+        raise ValueError(f"need 1 <= holdout_days < number of days ({len(days)}), got {holdout_days}")
+    held = days[-holdout_days:]
+    is_held = dataset["day"].isin(held)
+    return dataset[~is_held], dataset[is_held], list(held)
+
+
+def class_balance(labels: pd.Series) -> dict[str, int]:
+    """Count of each class in `labels`, most frequent first."""
+    return {str(k): int(v) for k, v in labels.value_counts().items()}
+
+
+def dataset_schema() -> pa.DataFrameSchema:
+    """The training dataset contract: keys, day, every catalogue feature as float64, labels in their classes."""
+    return pa.DataFrameSchema(
+        {
+            "symbol": pa.Column(str),
+            "ts": pa.Column("datetime64[ns, UTC]"),
+            "seq": pa.Column("int64"),
+            "day": pa.Column(object),
+            **{name: pa.Column("float64", nullable=True) for name in FEATURE_NAMES},
+            "label_15m": pa.Column(str, pa.Check.isin(LABELS_15M)),
+            "label_30m": pa.Column(str, pa.Check.isin(LABELS_30M)),
+        },
+        unique=list(KEY),
+        strict=False,
+    )
+
+
+def dataset_failures(dataset: pd.DataFrame) -> list[str]:
+    """Human-readable schema failures of `dataset` (empty when it satisfies `dataset_schema`)."""
+    try:
+        dataset_schema().validate(dataset, lazy=True)
+    except SchemaErrors as exc:
+        cases = exc.failure_cases
+        return [f"{r['column']}: {r['check']} ({r['failure_case']})" for r in cases.head(20).to_dict("records")]
+    return []

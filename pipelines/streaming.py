@@ -1,0 +1,258 @@
+"""The streaming sensor, once: read ticks newer than a cursor, score them over HTTP, store, advance.
+
+Two drivers share it: the Dagster sensor (cursor kept by Dagster) and `tickml stream` (`run_stream`,
+cursor kept in the tick store). The cursor moves only after the predictions are stored, so a crash
+replays ticks; the store's idempotent writes and the service's replay cache make that exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from feature_store.schema import LABELS_15M, LABELS_30M, NULLABLE_COLUMNS, coerce_predictions, coerce_ticks
+from feature_store.store.base import TickKey, TickStore
+from pipelines.registry import MODEL_15M, MODEL_30M
+
+log = logging.getLogger(__name__)
+
+Cursor = dict[str, TickKey]
+
+
+class ScoringError(RuntimeError):
+    """The scoring service refused a request (4xx) or failed (5xx); `message` is its explanation."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status, self.message = status, message
+        super().__init__(f"scoring service answered {status}: {message}")
+
+    @property
+    def transient(self) -> bool:
+        """5xx and 429 may succeed on retry; other 4xx will not until the input changes."""
+        return self.status >= 500 or self.status == 429
+
+
+def _error_message(response: httpx.Response) -> str:
+    """The service's error text: `{"error", "detail": [{"msg"}]}` for validation, `[{"error"}]` otherwise."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return response.text[:500]
+    if isinstance(body, list) and body:  # BentoML 1.4 wraps a raised BentoMLException in a 1-item list
+        body = body[0]
+    if not isinstance(body, dict):
+        return str(body)[:500]
+    details = [d.get("msg", "") for d in body.get("detail", []) if isinstance(d, dict)]
+    return "; ".join(details) if details else str(body.get("error", body))
+
+
+def ticks_payload(ticks: pd.DataFrame) -> list[dict[str, Any]]:
+    """Canonical ticks as the service's JSON objects: `ts` as integer epoch ns, absent book fields omitted."""
+    frame = coerce_ticks(ticks)
+    columns: dict[str, list[Any]] = {c: frame[c].tolist() for c in frame.columns if c != "ts"}
+    columns["ts"] = frame["ts"].array.asi8.tolist()
+    records = []
+    for i in range(len(frame)):
+        record = {c: values[i] for c, values in columns.items()}
+        for c in NULLABLE_COLUMNS:
+            if record[c] != record[c]:  # NaN: the feed lacks this field for this tick
+                del record[c]
+        records.append(record)
+    return records
+
+
+class ScoringClient:
+    """HTTP client of the scoring service; keeps one connection open (call `close` or use `with`)."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def score(self, ticks: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """POST /score: one prediction dict per tick, in order. Raises ScoringError on a 4xx/5xx answer."""
+        body = ticks_payload(ticks) if isinstance(ticks, pd.DataFrame) else list(ticks)
+        response = self._http.post("/score", json={"ticks": body})
+        if response.status_code != 200:
+            raise ScoringError(response.status_code, _error_message(response))
+        return response.json()["predictions"]
+
+    def models(self) -> dict[str, Any]:
+        """GET /models: the champion versions being served."""
+        response = self._http.get("/models")
+        if response.status_code != 200:
+            raise ScoringError(response.status_code, _error_message(response))
+        return response.json()
+
+    def ready(self) -> bool:
+        """True when the service answers /readyz with 200 (models loaded)."""
+        try:
+            return self._http.get("/readyz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ScoringClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def predictions_frame(ticks: pd.DataFrame, predictions: Sequence[Mapping[str, Any]], scored_at: pd.Timestamp) -> pd.DataFrame:
+    """Stored prediction rows (`PREDICTION_COLUMNS`) for `ticks` and the service's answer for them.
+
+    Keys come from the ticks themselves (exact nanoseconds); a prediction that does not match its tick
+    raises, since storing it under the wrong key would defeat idempotency.
+    """
+    if len(predictions) != len(ticks):
+        raise ValueError(f"service returned {len(predictions)} predictions for {len(ticks)} ticks")
+    symbols, seqs = ticks["symbol"].tolist(), ticks["seq"].tolist()
+    for i, p in enumerate(predictions):
+        if p["symbol"] != symbols[i] or p["seq"] != seqs[i]:
+            raise ValueError(f"prediction {i} is for {p['symbol']}#{p['seq']}, tick is {symbols[i]}#{seqs[i]}")
+    rows: dict[str, Any] = {
+        "symbol": symbols,
+        "ts": ticks["ts"].array,
+        "seq": seqs,
+        **{f"p15_{c.lower()}": [p["p15"][c] for p in predictions] for c in LABELS_15M},
+        **{f"p30_{c.lower()}": [p["p30"][c] for p in predictions] for c in LABELS_30M},
+        "signal": [p["signal"] for p in predictions],
+        "confidence": [p["confidence"] for p in predictions],
+        "action": [p["action"] for p in predictions],
+        "reason": [p["reason"] for p in predictions],
+        "model_15m_version": [p["models"][MODEL_15M] for p in predictions],
+        "model_30m_version": [p["models"][MODEL_30M] for p in predictions],
+        "scored_at": scored_at,
+    }
+    return coerce_predictions(pd.DataFrame(rows))
+
+
+@dataclass(frozen=True)
+class StreamStep:
+    """What one pass did: the cursor after it, ticks scored, new predictions stored, per-request latency."""
+
+    cursor: Cursor
+    ticks_scored: int
+    predictions_stored: int
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+def _last_key(ticks: pd.DataFrame) -> TickKey:
+    return TickKey(int(ticks["ts"].array.asi8[-1]), int(ticks["seq"].iloc[-1]))
+
+
+def score_new_ticks(
+    store: TickStore,
+    client: ScoringClient,
+    cursor: Mapping[str, TickKey | Sequence[int]] | None,
+    *,
+    batch_size: int = 500,
+    max_ticks: int | None = None,
+) -> StreamStep:
+    """Score every stored tick after `cursor` (per symbol; a missing symbol starts at its first tick).
+
+    Symbols take turns batch by batch, so one busy symbol cannot starve the others under `max_ticks`.
+    Each batch is posted to the service, its predictions are written to the store, and only then does
+    that symbol's cursor move. Returns a new cursor; the one passed in is not modified.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    position: Cursor = {s: TickKey(int(k[0]), int(k[1])) for s, k in (cursor or {}).items()}
+    scored = stored = 0
+    latencies: list[float] = []
+    active = list(store.symbols())
+    while active and (max_ticks is None or scored < max_ticks):
+        for symbol in list(active):
+            limit = batch_size if max_ticks is None else min(batch_size, max_ticks - scored)
+            if limit <= 0:
+                break
+            ticks = store.ticks_after(symbol, position.get(symbol), limit=limit)
+            if len(ticks) < limit:
+                active.remove(symbol)  # drained for this pass
+            if ticks.empty:
+                continue
+            started = time.perf_counter()
+            predictions = client.score(ticks)
+            latencies.append((time.perf_counter() - started) * 1e3)
+            stored += store.write_predictions(predictions_frame(ticks, predictions, pd.Timestamp.now(tz="UTC")))
+            position[symbol] = _last_key(ticks)
+            scored += len(ticks)
+    return StreamStep(position, scored, stored, latencies)
+
+
+def dump_cursor(cursor: Mapping[str, TickKey | Sequence[int]]) -> str:
+    """The cursor as JSON: `{"NIFTY": [ts_ns, seq], ...}` (epoch nanoseconds, UTC), symbols sorted."""
+    return json.dumps({s: [int(k[0]), int(k[1])] for s, k in sorted(cursor.items())}, separators=(",", ":"))
+
+
+def load_cursor(text: str | None) -> Cursor:
+    """The inverse of `dump_cursor`; None or "" is the empty cursor (start from each symbol's first tick)."""
+    if not text:
+        return {}
+    try:
+        raw = json.loads(text)
+        return {str(s): TickKey(int(k[0]), int(k[1])) for s, k in raw.items()}
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise ValueError(f"not a streaming cursor (expected {{symbol: [ts_ns, seq]}}): {text[:200]!r}") from exc
+
+
+def run_stream(
+    store: TickStore,
+    client: ScoringClient,
+    *,
+    poll_interval: float = 0.2,
+    stop: threading.Event | None = None,
+    cursor_name: str = "stream",
+    batch_size: int = 500,
+    max_backoff: float = 30.0,
+) -> Iterator[StreamStep]:
+    """Score new ticks continuously, yielding each pass, until `stop` is set (forever without one).
+
+    The cursor is read from and saved to the store under `cursor_name` after every pass that moved it.
+    A failing pass (service down, timeout, 5xx, a store hiccup) is logged and retried with exponential
+    backoff up to `max_backoff` seconds: this is a long-running process and a retry loses nothing,
+    because the cursor has not moved past anything that was not stored.
+    """
+    stop = stop or threading.Event()
+    cursor = load_cursor(store.get_cursor(cursor_name))
+    failures = 0
+    while not stop.is_set():
+        try:
+            step = score_new_ticks(store, client, cursor, batch_size=batch_size)
+            if step.cursor != cursor:
+                store.set_cursor(cursor_name, dump_cursor(step.cursor))
+                cursor = step.cursor
+        except Exception as exc:  # noqa: BLE001 - see the docstring: log, back off, retry
+            failures += 1
+            delay = min(max_backoff, poll_interval * 2 ** min(failures, 16))
+            if isinstance(exc, httpx.HTTPError | ScoringError):
+                log.warning("streaming pass failed (%s); retry %d in %.1fs", exc, failures, delay)
+            else:
+                log.exception("streaming pass failed; retry %d in %.1fs", failures, delay)
+            stop.wait(delay)
+            continue
+        if failures:
+            log.info("streaming recovered after %d failed passes", failures)
+            failures = 0
+        yield step
+        if step.ticks_scored == 0:
+            stop.wait(poll_interval)
+
+
+def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
+    """p50 / p99 / max of request latencies in milliseconds (empty input gives NaNs)."""
+    if not latencies_ms:
+        return {"p50": float("nan"), "p99": float("nan"), "max": float("nan")}
+    values = np.asarray(latencies_ms, dtype=np.float64)
+    return {"p50": float(np.percentile(values, 50)), "p99": float(np.percentile(values, 99)), "max": float(values.max())}

@@ -1,0 +1,211 @@
+"""Request and response models of the scoring service: the canonical tick on the wire, and what comes back.
+
+Validation lives here so a malformed request is refused before any state changes: every error names
+its field as `ticks[3].price` in its message (and as `loc` ["ticks", 3, "price"]).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    WrapValidator,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from feature_store.instruments import load_instruments
+
+MAX_TICKS_PER_REQUEST = 10_000
+# Epoch nanoseconds before 2000-01-01 are almost always seconds or milliseconds sent by mistake.
+MIN_TS_NS = 946_684_800 * 1_000_000_000
+
+
+def _epoch_ns(value: object) -> int:
+    """`ts` on the wire: integer epoch nanoseconds (UTC) or an ISO-8601 string with an offset."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise PydanticCustomError("ts_type", "expected integer epoch nanoseconds or an ISO-8601 string")
+    if isinstance(value, str):
+        try:
+            stamp = pd.Timestamp(value)
+        except (ValueError, OverflowError):
+            raise PydanticCustomError("ts_parse", "cannot parse '{value}' as ISO-8601", {"value": value}) from None
+        if stamp is pd.NaT or stamp.tzinfo is None:
+            # A naive wall time could be exchange-local or UTC; guessing would shift every feature.
+            raise PydanticCustomError(
+                "ts_naive", "'{value}' has no UTC offset; add 'Z' or '+05:30'", {"value": value}
+            )
+        value = int(stamp.value)
+    if value < MIN_TS_NS:
+        raise PydanticCustomError(
+            "ts_range", "{value} is before 2000-01-01 in epoch nanoseconds (seconds or ms sent?)", {"value": value}
+        )
+    return value
+
+
+# Strict: a number in quotes is a client bug to report, not to coerce; JSON integers are still accepted.
+Price = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
+Quantity = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+
+
+class Tick(BaseModel):
+    """One canonical tick (see `feature_store.schema`): ts as epoch ns (UTC) once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ts: Annotated[int, BeforeValidator(_epoch_ns)] = Field(
+        description="exchange event time: integer epoch nanoseconds (UTC) or ISO-8601 with offset"
+    )
+    symbol: str = Field(description="instrument id, declared in instruments.yaml")
+    seq: StrictInt = Field(ge=0, description="order of the event within (symbol, trading day)")
+    price: Price = Field(description="last traded price")
+    size: Quantity = Field(description="quantity traded by this event (0 for a quote)")
+    volume: Quantity = Field(description="cumulative traded quantity of the session")
+    side: Literal[-1, 0, 1] = Field(description="aggressor: +1 buy, -1 sell, 0 none/unknown")
+    bid: Price | None = None
+    ask: Price | None = None
+    bid_size: Quantity | None = None
+    ask_size: Quantity | None = None
+    oi: Quantity | None = None
+
+    @field_validator("symbol")
+    @classmethod
+    def _known_symbol(cls, symbol: str) -> str:
+        known = load_instruments()
+        if symbol not in known:
+            raise PydanticCustomError(
+                "unknown_symbol", "unknown symbol '{symbol}'; known: {known}", {"symbol": symbol, "known": sorted(known)}
+            )
+        return symbol
+
+    @field_validator("ask")
+    @classmethod
+    def _book_not_crossed(cls, ask: float | None, info: ValidationInfo) -> float | None:
+        bid = info.data.get("bid")
+        if ask is not None and bid is not None and bid > ask:
+            raise PydanticCustomError("crossed_book", "crossed book: bid {bid} > ask {ask}", {"bid": bid, "ask": ask})
+        return ask
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """(ts_ns, seq): the tick's position in its symbol's stream."""
+        return (self.ts, self.seq)
+
+
+def _ordered_per_symbol(ticks: list[Tick]) -> list[Tick]:
+    """Within one request, each symbol's ticks must be strictly increasing in (ts, seq)."""
+    last: dict[str, tuple[int, tuple[int, int]]] = {}
+    for i, tick in enumerate(ticks):
+        previous = last.get(tick.symbol)
+        if previous is not None and tick.key <= previous[1]:
+            what = "repeats" if tick.key == previous[1] else "is before"
+            raise ValidationError.from_exception_data(
+                "Tick",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "tick_order",
+                            "{symbol} (ts, seq) {what} ticks[{j}]; send each symbol's ticks in (ts, seq) order",
+                            {"symbol": tick.symbol, "what": what, "j": previous[0]},
+                        ),
+                        loc=(i, "seq" if tick.ts == previous[1][0] else "ts"),
+                        input=tick.model_dump(),
+                    )
+                ],
+            )
+        last[tick.symbol] = (i, tick.key)
+    return ticks
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = "ticks"
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _name_fields(value: Any, handler: Any) -> list[Tick]:
+    """Prefix every error message with its field path, e.g. `ticks[3].price: ...`."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(e["type"], "{field}: {msg}", {"field": _path(e["loc"]), "msg": e["msg"]}),
+                loc=e["loc"],
+                input=e.get("input"),
+            )
+            for e in exc.errors()
+        ]
+        raise ValidationError.from_exception_data(exc.title, errors) from None
+
+
+Ticks = Annotated[
+    list[Tick],
+    Field(min_length=1, max_length=MAX_TICKS_PER_REQUEST, description="ticks of any symbols, each symbol in order"),
+    AfterValidator(_ordered_per_symbol),
+    WrapValidator(_name_fields),
+]
+
+
+class Prediction(BaseModel):
+    """The scores and the trade-filter decision for one tick."""
+
+    model_config = ConfigDict(frozen=True)
+
+    symbol: str
+    ts: str = Field(description="the tick's exchange time, ISO-8601 UTC with nanoseconds")
+    seq: int
+    p15: dict[str, float] = Field(description="direction-15m class probabilities (LABELS_15M)")
+    p30: dict[str, float] = Field(description="direction-30m class probabilities (LABELS_30M)")
+    signal: Literal["UP", "DOWN", "FLAT"]
+    confidence: float
+    action: Literal["BUY", "SELL", "EXIT", "NONE"]
+    reason: str
+    warm: bool = Field(description="the symbol's feature window is initialised")
+    models: dict[str, str] = Field(description="registered model name -> version used")
+
+
+class ScoreResponse(BaseModel):
+    """One prediction per request tick, in request order."""
+
+    predictions: list[Prediction]
+
+
+class FeatureSetInfo(BaseModel):
+    name: str
+    version: int
+    features: int = Field(description="number of features")
+
+
+class ServedModel(BaseModel):
+    """A champion model version held in memory by the service."""
+
+    name: str
+    version: str
+    alias: str
+    flavor: str
+    classes: list[str]
+    feature_set: FeatureSetInfo
+    run_id: str
+    loaded_at: dt.datetime
+
+
+class ModelsResponse(BaseModel):
+    models: list[ServedModel]
+
+
+def iso_ns(ts_ns: int) -> str:
+    """Epoch nanoseconds as ISO-8601 UTC with all nine fractional digits (no pandas: hot path)."""
+    seconds, nanos = divmod(ts_ns, 1_000_000_000)
+    return f"{dt.datetime.fromtimestamp(seconds, dt.UTC):%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"

@@ -1,0 +1,154 @@
+"""Per-symbol online state of the scoring service: features, trade filter and a replay cache.
+
+Kept free of BentoML so it can be exercised directly; `serving.service` is the thin HTTP shell around it.
+A request is checked against the state as a whole before anything is updated, so a refused request
+leaves no trace, and a tick resent after a crash gets its first prediction back instead of being folded
+into the features twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from feature_store.features import FEATURE_NAMES, OnlineFeatures
+from feature_store.instruments import Instrument, get_instrument
+from feature_store.schema import LABELS_15M, LABELS_30M
+from pipelines.registry import LoadedModel
+from pipelines.signals import combine
+from pipelines.trade_filter import TradeFilter, TradeFilterConfig
+from serving.schemas import Prediction, Tick, iso_ns
+
+REPLAY_CACHE_SIZE = 10_000
+Key = tuple[int, int]  # (ts_ns, seq)
+
+
+class StaleTickError(ValueError):
+    """A tick at or before its symbol's last scored tick that is no longer (or never was) in the cache."""
+
+    def __init__(self, index: int, tick: Tick, last: Key, cache_size: int) -> None:
+        self.index = index
+        super().__init__(
+            f"ticks[{index}]: {tick.symbol} tick (ts={iso_ns(tick.ts)}, seq={tick.seq}) is not after the "
+            f"symbol's last scored tick (ts={iso_ns(last[0])}, seq={last[1]}) and is not among its last "
+            f"{cache_size} predictions; the online state cannot go back in time"
+        )
+
+
+@dataclass
+class SymbolState:
+    """Everything the service remembers about one symbol's stream."""
+
+    instrument: Instrument
+    features: OnlineFeatures
+    trade_filter: TradeFilter
+    last_key: Key | None = None
+    cache: OrderedDict[Key, Prediction] = field(default_factory=OrderedDict)
+
+
+def _nan_if_none(x: float | None) -> float:
+    return np.nan if x is None else x
+
+
+class ScoringState:
+    """The champions plus every symbol's state; `score` is the only mutator and is serialised by a lock."""
+
+    def __init__(
+        self,
+        model_15m: LoadedModel,
+        model_30m: LoadedModel,
+        *,
+        replay_cache_size: int = REPLAY_CACHE_SIZE,
+        trade_filter: TradeFilterConfig | None = None,
+    ) -> None:
+        for model, labels in ((model_15m, LABELS_15M), (model_30m, LABELS_30M)):
+            if tuple(model.classes) != labels:
+                raise ValueError(f"{model.name} v{model.version} predicts {model.classes}, expected {labels}")
+        if replay_cache_size < 1:
+            raise ValueError(f"replay_cache_size must be >= 1, got {replay_cache_size}")
+        self.model_15m, self.model_30m = model_15m, model_30m
+        self.replay_cache_size = replay_cache_size
+        self._trade_filter = trade_filter
+        # The online engine computes every feature in one kernel step (the union of both sets);
+        # each model then takes its own columns in its own feature-set order.
+        self._columns_15m = np.asarray(model_15m.feature_set.indices, dtype=np.intp)
+        self._columns_30m = np.asarray(model_30m.feature_set.indices, dtype=np.intp)
+        self._versions = {model_15m.name: model_15m.version, model_30m.name: model_30m.version}
+        self._symbols: dict[str, SymbolState] = {}
+        self._lock = threading.Lock()
+
+    def symbol(self, symbol: str) -> SymbolState:
+        """The state of `symbol`, created on its first tick (KeyError for an undeclared symbol)."""
+        state = self._symbols.get(symbol)
+        if state is None:
+            instrument = get_instrument(symbol)
+            config = self._trade_filter or TradeFilterConfig.for_instrument(instrument)
+            state = SymbolState(instrument, OnlineFeatures(instrument), TradeFilter(config, instrument))
+            self._symbols[symbol] = state
+        return state
+
+    def score(self, ticks: Sequence[Tick]) -> list[Prediction]:
+        """Predictions for validated `ticks` (each symbol's in (ts, seq) order), in request order.
+
+        A tick already scored and still cached returns its cached prediction and changes nothing; a new
+        tick updates its symbol's features and trade filter. Raises StaleTickError, before changing any
+        state, when a tick is not after its symbol's last one and not in the cache.
+        """
+        with self._lock:
+            out: list[Prediction | None] = []
+            for i, tick in enumerate(ticks):
+                state = self._symbols.get(tick.symbol)
+                if state is not None and state.last_key is not None and tick.key <= state.last_key:
+                    cached = state.cache.get(tick.key)
+                    if cached is None:
+                        raise StaleTickError(i, tick, state.last_key, self.replay_cache_size)
+                    out.append(cached)
+                else:
+                    out.append(None)
+            fresh = [i for i, p in enumerate(out) if p is None]
+            if fresh:
+                for i, prediction in zip(fresh, self._score_fresh([ticks[i] for i in fresh]), strict=True):
+                    out[i] = prediction
+            return out  # type: ignore[return-value]  # every slot is filled above
+
+    def _score_fresh(self, ticks: list[Tick]) -> list[Prediction]:
+        X = np.empty((len(ticks), len(FEATURE_NAMES)), dtype=np.float64)
+        warm = np.empty(len(ticks), dtype=bool)
+        states = [self.symbol(t.symbol) for t in ticks]
+        for row, (tick, state) in enumerate(zip(ticks, states, strict=True)):
+            X[row] = state.features.update(
+                tick.ts, tick.price, tick.size, tick.volume, tick.side,
+                _nan_if_none(tick.bid), _nan_if_none(tick.ask),
+                _nan_if_none(tick.bid_size), _nan_if_none(tick.ask_size),
+            )
+            warm[row] = state.features.initialized
+        p15 = self.model_15m.predict_proba(X[:, self._columns_15m])
+        p30 = self.model_30m.predict_proba(X[:, self._columns_30m])
+        signals, confidences, agrees = combine(p15, p30)
+        predictions = []
+        for row, (tick, state) in enumerate(zip(ticks, states, strict=True)):
+            signal, confidence, agree = str(signals[row]), float(confidences[row]), bool(agrees[row])
+            decision = state.trade_filter.decide(tick.ts, tick.price, signal, confidence, agree, warm=bool(warm[row]))
+            prediction = Prediction(
+                symbol=tick.symbol,
+                ts=iso_ns(tick.ts),
+                seq=tick.seq,
+                p15=dict(zip(LABELS_15M, p15[row].tolist(), strict=True)),
+                p30=dict(zip(LABELS_30M, p30[row].tolist(), strict=True)),
+                signal=signal,
+                confidence=confidence,
+                action=decision.action,
+                reason=decision.reason,
+                warm=bool(warm[row]),
+                models=self._versions,
+            )
+            state.cache[tick.key] = prediction
+            if len(state.cache) > self.replay_cache_size:
+                state.cache.popitem(last=False)
+            state.last_key = tick.key
+            predictions.append(prediction)
+        return predictions

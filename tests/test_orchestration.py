@@ -1,0 +1,88 @@
+"""The Dagster code location loads on every run, and its asset graph materialises on small data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from orchestration.definitions import defs
+from orchestration.features.assets import tick_features, tick_labels, training_dataset
+from orchestration.resources import MlflowResource, OfflineStoreResource, TickStoreResource
+from orchestration.ticks.assets import raw_ticks
+from orchestration.training.assets import MODEL_ASSETS
+from pipelines import registry
+from tests.fixtures_models import FIRST_DAY
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPECTED_ASSETS = {
+    "raw_ticks", "tick_labels", "tick_features", "training_dataset",
+    "direction_15m_model", "direction_30m_model", "direction_15m_champion", "direction_30m_champion",
+}
+
+
+def test_definitions_load_with_every_asset_job_and_sensor():
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == EXPECTED_ASSETS
+    assert {j.name for j in (defs.resolve_job_def("ticks_job"), defs.resolve_job_def("training_job"))}
+    assert defs.resolve_sensor_def("scoring_sensor").name == "scoring_sensor"
+
+
+def test_dagster_cli_validates_the_workspace():
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture
+def resources(tmp_path, monkeypatch) -> dict:
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return {
+        "tick_store": TickStoreResource(home=str(tmp_path / "home")),
+        "offline_store": OfflineStoreResource(home=str(tmp_path / "home")),
+        "mlflow": MlflowResource(tracking_uri=uri),
+    }
+
+
+def test_asset_graph_materialises_into_champions(resources):
+    days = [d.isoformat() for d in registry_days(4)]
+    for day in days:
+        result = dg.materialize(
+            [raw_ticks, tick_labels, tick_features], partition_key=day, resources=resources,
+            run_config={"ops": {"raw_ticks": {"config": {"seed": 3, "signal": 1.0}}}},
+        )
+        assert result.success
+        assert all(c.passed for c in result.get_asset_check_evaluations())
+        ticks_meta = result.asset_materializations_for_node("raw_ticks")[0].metadata
+        assert ticks_meta["ticks"].value > 40_000
+
+    small = {"holdout_days": 1, "num_boost_round": 40}
+    result = dg.materialize(
+        [training_dataset, *MODEL_ASSETS], resources=resources,
+        run_config={"ops": {"training_dataset": {"config": {"stride": 10}},
+                            "direction_15m_model": {"config": small}, "direction_30m_model": {"config": small}}},
+    )
+
+    assert result.success
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+    for name in ("direction_15m", "direction_30m"):
+        candidate = result.output_for_node(f"{name}_model")
+        assert result.output_for_node(f"{name}_champion")["champion"] == candidate["version"] == "1"
+        assert registry.champion_version(name.replace("_", "-")) == "1"
+        meta = result.asset_materializations_for_node(f"{name}_model")[0].metadata
+        assert 0 < meta["holdout_accuracy"].value <= 1 and "confusion_matrix" in meta
+
+
+def registry_days(n: int):
+    from feature_store.instruments import get_instrument
+
+    return get_instrument("NIFTY").trading_days(FIRST_DAY, n)

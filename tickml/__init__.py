@@ -1,0 +1,1 @@
+"""The `tickml` command line: demo, serve, stream, feed and simulate."""

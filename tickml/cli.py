@@ -1,0 +1,158 @@
+"""`tickml` command line: each subcommand is a thin wrapper over pipelines/, serving/ and orchestration/."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import threading
+
+from tickml.env import apply_defaults
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from tickml.demo import run_demo
+
+    summary = run_demo(days=args.days, live_minutes=args.live_minutes, speed=args.speed, seed=args.seed,
+                       signal=args.signal)
+    print(summary.render())
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from tickml.service import serve_command
+
+    command = serve_command(args.port)
+    print(f"serving models:/direction-15m@champion and models:/direction-30m@champion on :{args.port}", flush=True)
+    os.execv(command[0], command)  # replace this process so signals reach bentoml directly
+    return 0
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from feature_store.store import open_store
+    from pipelines.streaming import ScoringClient, run_stream
+
+    store, stop = open_store(), threading.Event()
+    try:
+        for step in run_stream(store, ScoringClient(args.url), poll_interval=args.interval, stop=stop,
+                               cursor_name=args.cursor):
+            if step.ticks_scored:
+                print(f"scored {step.ticks_scored} ticks, stored {step.predictions_stored} predictions", flush=True)
+            if args.once:
+                stop.set()
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        store.close()
+    return 0
+
+
+def _feed(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from feature_store.instruments import get_instrument
+    from feature_store.store import open_store
+    from pipelines.feed import play
+    from pipelines.simulate import simulate_session
+
+    instrument = get_instrument(args.symbol)
+    ticks = simulate_session(instrument, args.day, seed=args.seed, signal=args.signal)
+    if ticks.empty:
+        print(f"{args.day} is not a trading day for {args.symbol}", file=sys.stderr)
+        return 2
+    if args.minutes:
+        ticks = ticks[ticks["ts"] < ticks["ts"].iloc[0] + dt.timedelta(minutes=args.minutes)]
+    store = open_store()
+    try:
+        with tqdm(total=len(ticks), desc=f"feeding {args.symbol} {args.day} at {args.speed:g}x", unit="tick") as bar:
+            play(ticks, store, speed=args.speed, on_write=lambda batch: bar.update(len(batch)))
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        store.close()
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from feature_store.instruments import get_instrument
+    from feature_store.store import open_store
+    from pipelines.simulate import simulate_session
+
+    instrument, store, stored = get_instrument(args.symbol), open_store(), 0
+    try:
+        for day in tqdm(instrument.trading_days(args.start, args.days), desc="simulating", unit="day"):
+            stored += store.write_ticks(simulate_session(instrument, day, seed=args.seed, signal=args.signal))
+    finally:
+        store.close()
+    print(f"stored {stored:,} new ticks of {args.symbol}")
+    return 0
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from exc
+
+
+def _sim_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--symbol", default="NIFTY", help="instrument from instruments.yaml (default NIFTY)")
+    p.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
+    p.add_argument("--signal", type=float, default=1.0, help="order-flow signal strength; 0 = random walk")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="tickml",
+        description="Machine learning on market ticks: Dagster assets, MLflow models, BentoML live scoring. "
+        "Stores default to the project (TICKML_HOME, DAGSTER_HOME, MLFLOW_TRACKING_URI); "
+        "set TICKML_PG_URL to keep ticks in PostgreSQL.",
+    )
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="simulate, train, register, serve and stream: the whole path in minutes")
+    p.add_argument("--days", type=int, default=10, help="training days to simulate (default 10)")
+    p.add_argument("--live-minutes", type=int, default=35, help="market minutes streamed live (default 35)")
+    p.add_argument("--speed", type=float, default=60.0, help="live replay speed, x real time (default 60)")
+    p.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
+    p.add_argument("--signal", type=float, default=1.0, help="simulator signal strength (default 1.0)")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("serve", help="serve both @champion models over HTTP with `bentoml serve`")
+    p.add_argument("--port", type=int, default=3001, help="HTTP port (default 3001)")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("stream", help="continuously score new ticks from the store through the service")
+    p.add_argument("--url", default=os.environ.get("TICKML_SERVICE_URL", "http://127.0.0.1:3001"),
+                   help="scoring service URL (default $TICKML_SERVICE_URL or http://127.0.0.1:3001)")
+    p.add_argument("--interval", type=float, default=0.2, help="seconds between polls of the store (default 0.2)")
+    p.add_argument("--cursor", default="stream", help="name of the cursor kept in the store (default 'stream')")
+    p.add_argument("--once", action="store_true", help="score what is there now, then exit")
+    p.set_defaults(func=_stream)
+
+    p = sub.add_parser("feed", help="play a simulated session into the tick store at N x speed")
+    _sim_options(p)
+    p.add_argument("--day", type=_date, default=dt.date.today(), help="trading day YYYY-MM-DD (default today)")
+    p.add_argument("--speed", type=float, default=1.0, help="x real time (default 1)")
+    p.add_argument("--minutes", type=int, default=None, help="only the first N market minutes")
+    p.set_defaults(func=_feed)
+
+    p = sub.add_parser("simulate", help="write simulated sessions straight into the tick store")
+    _sim_options(p)
+    p.add_argument("--start", type=_date, required=True, help="first day YYYY-MM-DD")
+    p.add_argument("--days", type=int, default=1, help="number of trading days (default 1)")
+    p.set_defaults(func=_simulate)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    apply_defaults()
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
