@@ -36,7 +36,9 @@ class OfflineStore:
     def days(self, kind: str, symbol: str) -> list[dt.date]:
         """Trading days stored for (kind, symbol), sorted."""
         folder = self.root / kind / f"symbol={symbol}"
-        return sorted(dt.date.fromisoformat(p.stem.removeprefix("day=")) for p in folder.glob("day=*.parquet"))
+        return sorted(
+            dt.date.fromisoformat(p.stem.removeprefix("day=")) for p in folder.glob("day=*.parquet")
+        )
 
     def symbols(self, kind: str) -> list[str]:
         """Symbols with at least one stored frame of `kind`, sorted."""
@@ -62,5 +64,7 @@ class OfflineStore:
         """Training dataset `name`; FileNotFoundError when it was never built."""
         path = self._dataset_path(name)
         if not path.exists():
-            raise FileNotFoundError(f"no training dataset {name!r} at {path}; materialise training_dataset first")
+            raise FileNotFoundError(
+                f"no training dataset {name!r} at {path}; materialise training_dataset first"
+            )
         return pd.read_parquet(path)

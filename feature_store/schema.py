@@ -9,7 +9,18 @@ from pandera.typing import Series
 
 # Column order of a canonical tick frame everywhere in tickml (stores, features, service).
 TICK_COLUMNS: tuple[str, ...] = (
-    "ts", "symbol", "seq", "price", "size", "volume", "side", "bid", "ask", "bid_size", "ask_size", "oi",
+    "ts",
+    "symbol",
+    "seq",
+    "price",
+    "size",
+    "volume",
+    "side",
+    "bid",
+    "ask",
+    "bid_size",
+    "ask_size",
+    "oi",
 )
 TICK_KEY: tuple[str, ...] = ("symbol", "ts", "seq")
 TICK_DTYPES: dict[str, str] = {
@@ -96,6 +107,7 @@ def validate_ticks(df: pd.DataFrame) -> pd.DataFrame:
     """Validate a canonical tick frame against `TickSchema`; raises pandera's SchemaErrors (lazy)."""
     return TickSchema.validate(df, lazy=True)
 
+
 # A stored prediction: one row per scored tick, idempotent on (symbol, ts, seq).
 LABELS_15M: tuple[str, ...] = ("DOWN", "TRAP_DOWN", "FLAT", "TRAP_UP", "UP")
 LABELS_30M: tuple[str, ...] = ("DOWN", "FLAT", "UP")
@@ -107,7 +119,7 @@ PREDICTION_DTYPES: dict[str, str] = {
     **{f"p30_{c.lower()}": "float64" for c in LABELS_30M},
     "signal": "str",  # combined direction: UP, DOWN or FLAT
     "confidence": "float64",
-    "action": "str",  # trade filter decision: BUY, SELL or NONE
+    "action": "str",  # trade filter decision: BUY, SELL, EXIT (stop loss) or NONE
     "reason": "str",  # why the trade filter decided so
     "model_15m_version": "str",
     "model_30m_version": "str",

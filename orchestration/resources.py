@@ -39,7 +39,9 @@ class MlflowResource(dg.ConfigurableResource):
     tracking_uri: str = Field(description="MLflow tracking and registry URI")
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        os.environ["MLFLOW_TRACKING_URI"] = self.tracking_uri  # domain code reads the URI from MLflow's env var
+        os.environ["MLFLOW_TRACKING_URI"] = (
+            self.tracking_uri
+        )  # domain code reads the URI from MLflow's env var
         registry.configure(self.tracking_uri)
 
 

@@ -36,7 +36,9 @@ def build_dataset(
     return kept.reset_index(drop=True)
 
 
-def split_by_days(dataset: pd.DataFrame, holdout_days: int) -> tuple[pd.DataFrame, pd.DataFrame, list[dt.date]]:
+def split_by_days(
+    dataset: pd.DataFrame, holdout_days: int
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dt.date]]:
     """Train on all but the last `holdout_days` trading days; hold those out.
 
     Labels never look past their own session's close, so a split at a day boundary is already purged:
@@ -79,5 +81,7 @@ def dataset_failures(dataset: pd.DataFrame) -> list[str]:
         dataset_schema().validate(dataset, lazy=True)
     except SchemaErrors as exc:
         cases = exc.failure_cases
-        return [f"{r['column']}: {r['check']} ({r['failure_case']})" for r in cases.head(20).to_dict("records")]
+        return [
+            f"{r['column']}: {r['check']} ({r['failure_case']})" for r in cases.head(20).to_dict("records")
+        ]
     return []

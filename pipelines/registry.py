@@ -62,12 +62,17 @@ def log_and_register(trained: TrainedModel, *, lineage: dict[str, str] | None = 
     lineage = {k: str(v) for k, v in (lineage or {}).items()}
     with mlflow.start_run(run_name=f"{name}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}") as run:
         mlflow.set_tags({"horizon": trained.horizon.key, "flavor": "lightgbm", **lineage})
-        mlflow.log_params(trained.params | {"feature_set": f"{trained.feature_set.name}@v{trained.feature_set.version}"})
+        mlflow.log_params(
+            trained.params | {"feature_set": f"{trained.feature_set.name}@v{trained.feature_set.version}"}
+        )
         mlflow.log_metrics({f"holdout_{k}": v for k, v in trained.metrics.items()})
         mlflow.log_dict(trained.feature_set.to_dict(), "feature_set.json")
         mlflow.log_dict({"train": trained.train_balance}, "class_balance.json")
-        fig = confusion_figure(trained.confusion, trained.horizon.classes,
-                               f"{name} on held-out days {_days_tag(trained.holdout_days)}")
+        fig = confusion_figure(
+            trained.confusion,
+            trained.horizon.classes,
+            f"{name} on held-out days {_days_tag(trained.holdout_days)}",
+        )
         mlflow.log_figure(fig, "confusion_matrix.png")
         plt.close(fig)
         info = mlflow.lightgbm.log_model(
@@ -170,7 +175,9 @@ class PromotionDecision:
             "promotion.reason": self.reason,
             "promotion.challenger_log_loss": f"{self.challenger_log_loss:.6f}",
             "promotion.champion_version": self.champion or "",
-            "promotion.champion_log_loss": "" if self.champion_log_loss is None else f"{self.champion_log_loss:.6f}",
+            "promotion.champion_log_loss": ""
+            if self.champion_log_loss is None
+            else f"{self.champion_log_loss:.6f}",
         }
 
 
@@ -184,29 +191,43 @@ def promote_if_better(name: str, version: str, holdout: pd.DataFrame) -> Promoti
     horizon = next(h for h in HORIZONS.values() if h.model_name == name)
     challenger = load_version(name, version)
     labels = holdout[horizon.label_column]
-    ours = evaluate(challenger.predict_proba(matrix(holdout, challenger.feature_set)), labels, horizon.classes)
+    ours = evaluate(
+        challenger.predict_proba(matrix(holdout, challenger.feature_set)), labels, horizon.classes
+    )
     current = champion_version(name)
     if current is None:
         decision = PromotionDecision(name, version, True, "first version: no champion yet", ours["log_loss"])
     elif current == version:
-        decision = PromotionDecision(name, version, True, "already champion", ours["log_loss"], current, ours["log_loss"])
+        decision = PromotionDecision(
+            name, version, True, "already champion", ours["log_loss"], current, ours["log_loss"]
+        )
     else:
         champ = load_version(name, current)
         missing = [f for f in champ.feature_set.features if f not in holdout.columns]
         if missing:
             decision = PromotionDecision(
-                name, version, True, f"champion v{current} needs features no longer computed: {missing[:5]}",
-                ours["log_loss"], current,
+                name,
+                version,
+                True,
+                f"champion v{current} needs features no longer computed: {missing[:5]}",
+                ours["log_loss"],
+                current,
             )
         else:
-            theirs = evaluate(champ.predict_proba(matrix(holdout, champ.feature_set)), labels, horizon.classes)
+            theirs = evaluate(
+                champ.predict_proba(matrix(holdout, champ.feature_set)), labels, horizon.classes
+            )
             better = ours["log_loss"] < theirs["log_loss"]
             verb = "beats" if better else "does not beat"
             decision = PromotionDecision(
-                name, version, better,
+                name,
+                version,
+                better,
                 f"log loss {ours['log_loss']:.4f} {verb} champion v{current} {theirs['log_loss']:.4f} "
                 f"on the same {len(holdout)} held-out rows",
-                ours["log_loss"], current, theirs["log_loss"],
+                ours["log_loss"],
+                current,
+                theirs["log_loss"],
             )
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, version)
@@ -218,5 +239,11 @@ def promote_if_better(name: str, version: str, holdout: pd.DataFrame) -> Promoti
 
 def describe(decision: PromotionDecision) -> str:
     """One line for logs and summaries."""
-    return json.dumps({"model": decision.name, "version": decision.challenger, "promoted": decision.promoted,
-                       "reason": decision.reason})
+    return json.dumps(
+        {
+            "model": decision.name,
+            "version": decision.challenger,
+            "promoted": decision.promoted,
+            "reason": decision.reason,
+        }
+    )

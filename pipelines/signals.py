@@ -63,7 +63,8 @@ def combine(
     p15, p30 = np.atleast_2d(p15), np.atleast_2d(p30)
     if p15.shape[1] != len(LABELS_15M) or p30.shape[1] != len(LABELS_30M) or len(p15) != len(p30):
         raise ValueError(
-            f"expected p15 (n, {len(LABELS_15M)}) and p30 (n, {len(LABELS_30M)}), got {p15.shape} and {p30.shape}"
+            f"expected p15 (n, {len(LABELS_15M)}) and p30 (n, {len(LABELS_30M)}), "
+            f"got {p15.shape} and {p30.shape}"
         )
     m15, m30 = directional_mass(p15, p30)
     lean15 = _lean(m15[:, 0], m15[:, 1], m15[:, 2])

@@ -19,6 +19,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from feature_store.instruments import load_instruments
 from feature_store.schema import LABELS_15M, LABELS_30M, NULLABLE_COLUMNS, coerce_predictions, coerce_ticks
 from feature_store.store.base import TickKey, TickStore
 from pipelines.registry import MODEL_15M, MODEL_30M
@@ -109,7 +110,9 @@ class ScoringClient:
         self.close()
 
 
-def predictions_frame(ticks: pd.DataFrame, predictions: Sequence[Mapping[str, Any]], scored_at: pd.Timestamp) -> pd.DataFrame:
+def predictions_frame(
+    ticks: pd.DataFrame, predictions: Sequence[Mapping[str, Any]], scored_at: pd.Timestamp
+) -> pd.DataFrame:
     """Stored prediction rows (`PREDICTION_COLUMNS`) for `ticks` and the service's answer for them.
 
     Keys come from the ticks themselves (exact nanoseconds); a prediction that does not match its tick
@@ -120,7 +123,9 @@ def predictions_frame(ticks: pd.DataFrame, predictions: Sequence[Mapping[str, An
     symbols, seqs = ticks["symbol"].tolist(), ticks["seq"].tolist()
     for i, p in enumerate(predictions):
         if p["symbol"] != symbols[i] or p["seq"] != seqs[i]:
-            raise ValueError(f"prediction {i} is for {p['symbol']}#{p['seq']}, tick is {symbols[i]}#{seqs[i]}")
+            raise ValueError(
+                f"prediction {i} is for {p['symbol']}#{p['seq']}, tick is {symbols[i]}#{seqs[i]}"
+            )
     rows: dict[str, Any] = {
         "symbol": symbols,
         "ts": ticks["ts"].array,
@@ -140,16 +145,31 @@ def predictions_frame(ticks: pd.DataFrame, predictions: Sequence[Mapping[str, An
 
 @dataclass(frozen=True)
 class StreamStep:
-    """What one pass did: the cursor after it, ticks scored, new predictions stored, per-request latency."""
+    """What one pass did: the cursor after it, ticks scored, new predictions stored, per-request latency.
+
+    `refused` maps a symbol to the service's reason for refusing its next batch (a 4xx): that symbol's
+    cursor stays put, nothing is skipped, and the other symbols carry on.
+    """
 
     cursor: Cursor
     ticks_scored: int
     predictions_stored: int
     latencies_ms: list[float] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 def _last_key(ticks: pd.DataFrame) -> TickKey:
     return TickKey(int(ticks["ts"].array.asi8[-1]), int(ticks["seq"].iloc[-1]))
+
+
+def streamable_symbols(store: TickStore) -> list[str]:
+    """Stored symbols that are declared instruments (the only ones the service scores), sorted."""
+    declared = load_instruments()
+    symbols = store.symbols()
+    undeclared = [s for s in symbols if s not in declared]
+    if undeclared:
+        log.warning("not streaming undeclared symbols %s: declare them in instruments.yaml", undeclared)
+    return [s for s in symbols if s in declared]
 
 
 def score_new_ticks(
@@ -164,14 +184,17 @@ def score_new_ticks(
 
     Symbols take turns batch by batch, so one busy symbol cannot starve the others under `max_ticks`.
     Each batch is posted to the service, its predictions are written to the store, and only then does
-    that symbol's cursor move. Returns a new cursor; the one passed in is not modified.
+    that symbol's cursor move. Returns a new cursor; the one passed in is not modified. A batch the
+    service refuses (4xx) is reported in `refused`; an unreachable or failing service (5xx, timeouts)
+    raises, leaving the caller's cursor as it was.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     position: Cursor = {s: TickKey(int(k[0]), int(k[1])) for s, k in (cursor or {}).items()}
     scored = stored = 0
     latencies: list[float] = []
-    active = list(store.symbols())
+    refused: dict[str, str] = {}
+    active = streamable_symbols(store)
     while active and (max_ticks is None or scored < max_ticks):
         for symbol in list(active):
             limit = batch_size if max_ticks is None else min(batch_size, max_ticks - scored)
@@ -183,12 +206,21 @@ def score_new_ticks(
             if ticks.empty:
                 continue
             started = time.perf_counter()
-            predictions = client.score(ticks)
+            try:
+                predictions = client.score(ticks)
+            except ScoringError as exc:
+                if exc.transient:
+                    raise
+                refused[symbol] = exc.message
+                if symbol in active:
+                    active.remove(symbol)
+                continue
             latencies.append((time.perf_counter() - started) * 1e3)
-            stored += store.write_predictions(predictions_frame(ticks, predictions, pd.Timestamp.now(tz="UTC")))
+            scored_at = pd.Timestamp.now(tz="UTC")
+            stored += store.write_predictions(predictions_frame(ticks, predictions, scored_at))
             position[symbol] = _last_key(ticks)
             scored += len(ticks)
-    return StreamStep(position, scored, stored, latencies)
+    return StreamStep(position, scored, stored, latencies, refused)
 
 
 def dump_cursor(cursor: Mapping[str, TickKey | Sequence[int]]) -> str:
@@ -204,7 +236,9 @@ def load_cursor(text: str | None) -> Cursor:
         raw = json.loads(text)
         return {str(s): TickKey(int(k[0]), int(k[1])) for s, k in raw.items()}
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-        raise ValueError(f"not a streaming cursor (expected {{symbol: [ts_ns, seq]}}): {text[:200]!r}") from exc
+        raise ValueError(
+            f"not a streaming cursor (expected {{symbol: [ts_ns, seq]}}): {text[:200]!r}"
+        ) from exc
 
 
 def run_stream(
@@ -222,11 +256,13 @@ def run_stream(
     The cursor is read from and saved to the store under `cursor_name` after every pass that moved it.
     A failing pass (service down, timeout, 5xx, a store hiccup) is logged and retried with exponential
     backoff up to `max_backoff` seconds: this is a long-running process and a retry loses nothing,
-    because the cursor has not moved past anything that was not stored.
+    because the cursor has not moved past anything that was not stored. A symbol whose ticks the
+    service refuses (4xx) stays where it is, logged once per new reason, while the others stream on.
     """
     stop = stop or threading.Event()
     cursor = load_cursor(store.get_cursor(cursor_name))
     failures = 0
+    refused: dict[str, str] = {}
     while not stop.is_set():
         try:
             step = score_new_ticks(store, client, cursor, batch_size=batch_size)
@@ -245,6 +281,10 @@ def run_stream(
         if failures:
             log.info("streaming recovered after %d failed passes", failures)
             failures = 0
+        for symbol, reason in step.refused.items():
+            if refused.get(symbol) != reason:  # once per new reason, not on every poll
+                log.error("service refuses %s ticks after %s: %s", symbol, cursor.get(symbol), reason)
+        refused = step.refused
         yield step
         if step.ticks_scored == 0:
             stop.wait(poll_interval)
@@ -255,4 +295,8 @@ def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
     if not latencies_ms:
         return {"p50": float("nan"), "p99": float("nan"), "max": float("nan")}
     values = np.asarray(latencies_ms, dtype=np.float64)
-    return {"p50": float(np.percentile(values, 50)), "p99": float(np.percentile(values, 99)), "max": float(values.max())}
+    return {
+        "p50": float(np.percentile(values, 50)),
+        "p99": float(np.percentile(values, 99)),
+        "max": float(values.max()),
+    }

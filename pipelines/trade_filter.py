@@ -47,8 +47,11 @@ class TradeFilterConfig:
             raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence!r}")
         if not isinstance(self.cooldown, pd.Timedelta) or self.cooldown < pd.Timedelta(0):
             raise ValueError(f"cooldown must be a non-negative pd.Timedelta, got {self.cooldown!r}")
-        if isinstance(self.max_trades_per_day, bool) or not isinstance(self.max_trades_per_day, int) \
-                or self.max_trades_per_day < 1:
+        if (
+            isinstance(self.max_trades_per_day, bool)
+            or not isinstance(self.max_trades_per_day, int)
+            or self.max_trades_per_day < 1
+        ):
             raise ValueError(f"max_trades_per_day must be an int >= 1, got {self.max_trades_per_day!r}")
         if not self.stop_loss_points > 0:
             raise ValueError(f"stop_loss_points must be > 0 (price points), got {self.stop_loss_points!r}")
@@ -132,7 +135,12 @@ class TradeFilter:
         self.position, self.trades_today, self.last_trade_ts_ns, self._day = None, 0, None, None
 
     def decide(
-        self, ts: pd.Timestamp | int, price: float, signal: str, confidence: float, agree: bool,
+        self,
+        ts: pd.Timestamp | int,
+        price: float,
+        signal: str,
+        confidence: float,
+        agree: bool,
         warm: bool = True,
     ) -> Decision:
         """Decide on one tick at `ts` (UTC timestamp or epoch ns) with last price `price`, and update state.
@@ -150,7 +158,9 @@ class TradeFilter:
         cfg, pos = self.config, self.position
         if pos is not None:
             stop = cfg.stop_loss_points
-            if (pos.side > 0 and price <= pos.entry_price - stop) or (pos.side < 0 and price >= pos.entry_price + stop):
+            if (pos.side > 0 and price <= pos.entry_price - stop) or (
+                pos.side < 0 and price >= pos.entry_price + stop
+            ):
                 side = "long" if pos.side > 0 else "short"
                 self.position, self.last_trade_ts_ns = None, ts_ns
                 return Decision("EXIT", f"stop loss hit: {side} from {pos.entry_price:g}, now {price:g}")
@@ -165,7 +175,7 @@ class TradeFilter:
         if signal not in ("UP", "DOWN"):
             return Decision("NONE", f"signal {signal}")
         if confidence < cfg.min_confidence:
-            return Decision("NONE", f"confidence {confidence:.2f} < {cfg.min_confidence:.2f}")
+            return Decision("NONE", f"confidence {confidence:.3f} < {cfg.min_confidence:.3f}")
         side = 1 if signal == "UP" else -1
         if pos is not None and pos.side == side:
             return Decision("NONE", f"already {'long' if side > 0 else 'short'}")

@@ -71,7 +71,9 @@ def evaluate(proba: np.ndarray, labels: pd.Series, classes: tuple[str, ...]) -> 
     return {
         "log_loss": float(log_loss(y, proba, labels=list(range(len(classes))))),
         "accuracy": float(accuracy_score(y, pred)),
-        "macro_f1": float(f1_score(y, pred, average="macro", labels=list(range(len(classes))), zero_division=0)),
+        "macro_f1": float(
+            f1_score(y, pred, average="macro", labels=list(range(len(classes))), zero_division=0)
+        ),
         "rows": float(len(y)),
     }
 
@@ -96,8 +98,12 @@ def train_direction_model(
     rounds, patience = int(params.pop("num_boost_round")), int(params.pop("early_stopping_rounds"))
 
     def data(frame: pd.DataFrame, reference: lgb.Dataset | None = None) -> lgb.Dataset:
-        return lgb.Dataset(matrix(frame, feature_set), label=frame[horizon.label_column].map(index).to_numpy(),
-                           feature_name=list(feature_set.features), reference=reference)
+        return lgb.Dataset(
+            matrix(frame, feature_set),
+            label=frame[horizon.label_column].map(index).to_numpy(),
+            feature_name=list(feature_set.features),
+            reference=reference,
+        )
 
     fit_data = data(fit)
     booster = lgb.train(
@@ -113,8 +119,12 @@ def train_direction_model(
         horizon=horizon,
         booster=booster,
         feature_set=feature_set,
-        params={**params, "num_boost_round": rounds, "early_stopping_rounds": patience,
-                "best_iteration": booster.best_iteration},
+        params={
+            **params,
+            "num_boost_round": rounds,
+            "early_stopping_rounds": patience,
+            "best_iteration": booster.best_iteration,
+        },
         metrics=evaluate(proba, held[horizon.label_column], horizon.classes),
         holdout_days=held_days,
         train_days=sorted(train["day"].unique()),

@@ -39,7 +39,9 @@ def _epoch_ns(value: object) -> int:
         try:
             stamp = pd.Timestamp(value)
         except (ValueError, OverflowError):
-            raise PydanticCustomError("ts_parse", "cannot parse '{value}' as ISO-8601", {"value": value}) from None
+            raise PydanticCustomError(
+                "ts_parse", "cannot parse '{value}' as ISO-8601", {"value": value}
+            ) from None
         if stamp is pd.NaT or stamp.tzinfo is None:
             # A naive wall time could be exchange-local or UTC; guessing would shift every feature.
             raise PydanticCustomError(
@@ -48,7 +50,9 @@ def _epoch_ns(value: object) -> int:
         value = int(stamp.value)
     if value < MIN_TS_NS:
         raise PydanticCustomError(
-            "ts_range", "{value} is before 2000-01-01 in epoch nanoseconds (seconds or ms sent?)", {"value": value}
+            "ts_range",
+            "{value} is before 2000-01-01 in epoch nanoseconds (seconds or ms sent?)",
+            {"value": value},
         )
     return value
 
@@ -84,7 +88,9 @@ class Tick(BaseModel):
         known = load_instruments()
         if symbol not in known:
             raise PydanticCustomError(
-                "unknown_symbol", "unknown symbol '{symbol}'; known: {known}", {"symbol": symbol, "known": sorted(known)}
+                "unknown_symbol",
+                "unknown symbol '{symbol}'; known: {known}",
+                {"symbol": symbol, "known": sorted(known)},
             )
         return symbol
 
@@ -93,7 +99,9 @@ class Tick(BaseModel):
     def _book_not_crossed(cls, ask: float | None, info: ValidationInfo) -> float | None:
         bid = info.data.get("bid")
         if ask is not None and bid is not None and bid > ask:
-            raise PydanticCustomError("crossed_book", "crossed book: bid {bid} > ask {ask}", {"bid": bid, "ask": ask})
+            raise PydanticCustomError(
+                "crossed_book", "crossed book: bid {bid} > ask {ask}", {"bid": bid, "ask": ask}
+            )
         return ask
 
     @property
@@ -115,7 +123,7 @@ def _ordered_per_symbol(ticks: list[Tick]) -> list[Tick]:
                     InitErrorDetails(
                         type=PydanticCustomError(
                             "tick_order",
-                            "{symbol} (ts, seq) {what} ticks[{j}]; send each symbol's ticks in (ts, seq) order",
+                            "{symbol} (ts, seq) {what} ticks[{j}]; send a symbol's ticks in (ts, seq) order",
                             {"symbol": tick.symbol, "what": what, "j": previous[0]},
                         ),
                         loc=(i, "seq" if tick.ts == previous[1][0] else "ts"),
@@ -141,7 +149,9 @@ def _name_fields(value: Any, handler: Any) -> list[Tick]:
     except ValidationError as exc:
         errors = [
             InitErrorDetails(
-                type=PydanticCustomError(e["type"], "{field}: {msg}", {"field": _path(e["loc"]), "msg": e["msg"]}),
+                type=PydanticCustomError(
+                    e["type"], "{field}: {msg}", {"field": _path(e["loc"]), "msg": e["msg"]}
+                ),
                 loc=e["loc"],
                 input=e.get("input"),
             )
@@ -152,7 +162,11 @@ def _name_fields(value: Any, handler: Any) -> list[Tick]:
 
 Ticks = Annotated[
     list[Tick],
-    Field(min_length=1, max_length=MAX_TICKS_PER_REQUEST, description="ticks of any symbols, each symbol in order"),
+    Field(
+        min_length=1,
+        max_length=MAX_TICKS_PER_REQUEST,
+        description="ticks of any symbols, each symbol in order",
+    ),
     AfterValidator(_ordered_per_symbol),
     WrapValidator(_name_fields),
 ]

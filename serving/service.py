@@ -34,7 +34,9 @@ def _served(model: LoadedModel) -> ServedModel:
         flavor=model.flavor,
         classes=list(model.classes),
         feature_set=FeatureSetInfo(
-            name=model.feature_set.name, version=model.feature_set.version, features=len(model.feature_set.features)
+            name=model.feature_set.name,
+            version=model.feature_set.version,
+            features=len(model.feature_set.features),
         ),
         run_id=model.run_id,
         loaded_at=model.loaded_at,

@@ -121,9 +121,15 @@ class ScoringState:
         states = [self.symbol(t.symbol) for t in ticks]
         for row, (tick, state) in enumerate(zip(ticks, states, strict=True)):
             X[row] = state.features.update(
-                tick.ts, tick.price, tick.size, tick.volume, tick.side,
-                _nan_if_none(tick.bid), _nan_if_none(tick.ask),
-                _nan_if_none(tick.bid_size), _nan_if_none(tick.ask_size),
+                tick.ts,
+                tick.price,
+                tick.size,
+                tick.volume,
+                tick.side,
+                _nan_if_none(tick.bid),
+                _nan_if_none(tick.ask),
+                _nan_if_none(tick.bid_size),
+                _nan_if_none(tick.ask_size),
             )
             warm[row] = state.features.initialized
         p15 = self.model_15m.predict_proba(X[:, self._columns_15m])
@@ -132,7 +138,9 @@ class ScoringState:
         predictions = []
         for row, (tick, state) in enumerate(zip(ticks, states, strict=True)):
             signal, confidence, agree = str(signals[row]), float(confidences[row]), bool(agrees[row])
-            decision = state.trade_filter.decide(tick.ts, tick.price, signal, confidence, agree, warm=bool(warm[row]))
+            decision = state.trade_filter.decide(
+                tick.ts, tick.price, signal, confidence, agree, warm=bool(warm[row])
+            )
             prediction = Prediction(
                 symbol=tick.symbol,
                 ts=iso_ns(tick.ts),

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from feature_store.features import compute_features, tick_features_v1
+from feature_store.features import compute_features, direction_starter_v1
 from feature_store.instruments import get_instrument
 from pipelines import registry
 from pipelines.dataset import build_dataset
@@ -27,7 +27,9 @@ def small_dataset(days: int = 4, *, seed: int = 11, signal: float = 1.0, stride:
     frames = []
     for day in nifty.trading_days(FIRST_DAY, days):
         ticks = simulate_session(nifty, day, seed=seed, signal=signal)
-        frames.append(build_dataset(compute_features(ticks, nifty), label_ticks(ticks, nifty), nifty, stride=stride))
+        frames.append(
+            build_dataset(compute_features(ticks, nifty), label_ticks(ticks, nifty), nifty, stride=stride)
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -44,8 +46,9 @@ def champions(tmp_path_factory: pytest.TempPathFactory, model_dataset: pd.DataFr
     os.environ["MLFLOW_TRACKING_URI"] = uri
     try:
         for horizon in (HORIZON_15M, HORIZON_30M):
-            trained = train_direction_model(model_dataset, horizon, tick_features_v1, holdout_days=1,
-                                            params=SMALL_PARAMS)
+            trained = train_direction_model(
+                model_dataset, horizon, direction_starter_v1, holdout_days=1, params=SMALL_PARAMS
+            )
             version = registry.log_and_register(trained, lineage={"test": "champions fixture"})
             held = model_dataset[model_dataset["day"].isin(trained.holdout_days)]
             assert registry.promote_if_better(horizon.model_name, version, held).promoted

@@ -6,92 +6,35 @@ is shared by every test that talks to it: use `fresh_day` for ticks later than a
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
-import httpx
-import psutil
 import pytest
 
 from feature_store.instruments import get_instrument
 from pipelines.streaming import ScoringClient
+from tickml import service
 
-REPO = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_S = 180.0
 # Far beyond any other fixture's dates, so the served state only ever moves forward.
 FIRST_SERVED_DAY = dt.date(2031, 1, 6)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop bentoml's watcher and every worker it started; nothing may outlive the test session.
-
-    Workers run in process groups of their own, so they are collected before the watcher goes: a
-    graceful SIGTERM lets the watcher stop them, and whatever still runs afterwards is killed.
-    """
-    if process.poll() is not None:
-        return
-    workers = psutil.Process(process.pid).children(recursive=True)
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    for worker in workers:  # psutil refuses to signal a pid that has since been reused
-        with contextlib.suppress(psutil.NoSuchProcess):
-            worker.kill()
 
 
 @pytest.fixture(scope="session")
 def scoring_service(champions: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a real `bentoml serve` of TickScorer, ready (GET /readyz is 200) with both champions."""
     workdir = tmp_path_factory.mktemp("bentoml")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": champions,
-        "BENTOML_HOME": str(workdir / "home"),
-        "BENTOML_DO_NOT_TRACK": "True",
-    }
-    log_path = workdir / "serve.log"
-    command = [
-        str(Path(sys.executable).with_name("bentoml")), "serve", "serving.service:TickScorer",
-        "--host", "127.0.0.1", "--port", str(port),
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+    port = service.free_port()
     url = f"http://127.0.0.1:{port}"
+    log_path = workdir / "serve.log"
+    process = service.start(
+        port, log_path=log_path, env={"MLFLOW_TRACKING_URI": champions, "BENTOML_HOME": str(workdir / "home")}
+    )
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"bentoml serve exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"bentoml serve not ready after {STARTUP_TIMEOUT_S}s:\n{log_path.read_text()[-4000:]}")
-            time.sleep(0.5)
+        service.wait_ready(process, url, timeout_s=STARTUP_TIMEOUT_S, log_path=log_path)
         yield url
     finally:
-        _stop(process)
+        service.stop(process)
 
 
 @pytest.fixture

@@ -19,8 +19,14 @@ from tests.fixtures_models import FIRST_DAY
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_ASSETS = {
-    "raw_ticks", "tick_labels", "tick_features", "training_dataset",
-    "direction_15m_model", "direction_30m_model", "direction_15m_champion", "direction_30m_champion",
+    "raw_ticks",
+    "tick_labels",
+    "tick_features",
+    "training_dataset",
+    "direction_15m_model",
+    "direction_30m_model",
+    "direction_15m_champion",
+    "direction_30m_champion",
 }
 
 
@@ -36,7 +42,10 @@ def test_definitions_load_with_every_asset_job_and_sensor():
 def test_dagster_cli_validates_the_workspace():
     result = subprocess.run(
         [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -57,7 +66,9 @@ def test_asset_graph_materialises_into_champions(resources):
     days = [d.isoformat() for d in registry_days(4)]
     for day in days:
         result = dg.materialize(
-            [raw_ticks, tick_labels, tick_features], partition_key=day, resources=resources,
+            [raw_ticks, tick_labels, tick_features],
+            partition_key=day,
+            resources=resources,
             run_config={"ops": {"raw_ticks": {"config": {"seed": 3, "signal": 1.0}}}},
         )
         assert result.success
@@ -67,9 +78,15 @@ def test_asset_graph_materialises_into_champions(resources):
 
     small = {"holdout_days": 1, "num_boost_round": 40}
     result = dg.materialize(
-        [training_dataset, *MODEL_ASSETS], resources=resources,
-        run_config={"ops": {"training_dataset": {"config": {"stride": 10}},
-                            "direction_15m_model": {"config": small}, "direction_30m_model": {"config": small}}},
+        [training_dataset, *MODEL_ASSETS],
+        resources=resources,
+        run_config={
+            "ops": {
+                "training_dataset": {"config": {"stride": 10}},
+                "direction_15m_model": {"config": small},
+                "direction_30m_model": {"config": small},
+            }
+        },
     )
 
     assert result.success

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from feature_store.features import tick_features_v1
+from feature_store.features import direction_starter_v1
 from pipelines import registry
 from pipelines.training import HORIZON_15M, train_direction_model
 from tests.fixtures_models import SMALL_PARAMS
@@ -21,13 +21,22 @@ def fresh_mlflow(tmp_path, monkeypatch) -> str:
 
 # Deep trees on single rows, a huge learning rate and no early stopping: an overconfident, overfit model
 # whose held-out log loss is far worse than a regularised one's.
-OVERFIT = {"num_boost_round": 60, "early_stopping_rounds": 60, "learning_rate": 0.8, "num_leaves": 255,
-           "min_data_in_leaf": 1, "lambda_l2": 0.0, "feature_fraction": 1.0, "bagging_fraction": 1.0}
+OVERFIT = {
+    "num_boost_round": 60,
+    "early_stopping_rounds": 60,
+    "learning_rate": 0.8,
+    "num_leaves": 255,
+    "min_data_in_leaf": 1,
+    "lambda_l2": 0.0,
+    "feature_fraction": 1.0,
+    "bagging_fraction": 1.0,
+}
 
 
 def _register(dataset, **params):
-    trained = train_direction_model(dataset, HORIZON_15M, tick_features_v1, holdout_days=1,
-                                    params={**SMALL_PARAMS, **params})
+    trained = train_direction_model(
+        dataset, HORIZON_15M, direction_starter_v1, holdout_days=1, params={**SMALL_PARAMS, **params}
+    )
     version = registry.log_and_register(trained, lineage={"dagster_run_id": "test-run"})
     return trained, version, dataset[dataset["day"].isin(trained.holdout_days)]
 
@@ -72,11 +81,11 @@ def test_version_carries_feature_set_and_lineage(fresh_mlflow, model_dataset):
     loaded = registry.load_version(HORIZON_15M.model_name, version)
     tags = registry.configure().get_model_version(HORIZON_15M.model_name, version).tags
 
-    assert loaded.feature_set == tick_features_v1
+    assert loaded.feature_set == direction_starter_v1
     assert loaded.classes == HORIZON_15M.classes
     assert tags["lineage.dagster_run_id"] == "test-run"
-    assert tags["feature_set"] == tick_features_v1.name
-    proba = loaded.predict_proba(model_dataset[list(tick_features_v1.features)].to_numpy()[:7])
+    assert tags["feature_set"] == direction_starter_v1.name
+    proba = loaded.predict_proba(model_dataset[list(direction_starter_v1.features)].to_numpy()[:7])
     assert proba.shape == (7, 5) and abs(proba.sum(axis=1) - 1).max() < 1e-9
 
 

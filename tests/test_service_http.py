@@ -1,4 +1,4 @@
-"""The scoring service over real HTTP: a `bentoml serve` subprocess with champions from a real MLflow store."""
+"""The scoring service over real HTTP: a `bentoml serve` subprocess, champions from a real MLflow store."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from feature_store.features import direction_starter_v1
 from feature_store.features.online import WARMUP_TICKS
 from feature_store.instruments import get_instrument
 from feature_store.schema import LABELS_15M, LABELS_30M
@@ -22,6 +23,7 @@ from pipelines.simulate import simulate_session
 from pipelines.streaming import ScoringClient, ScoringError, ticks_payload
 
 NIFTY = get_instrument("NIFTY")
+JSON = {"content-type": "application/json"}
 
 
 def session_ticks(day: dt.date, n: int) -> pd.DataFrame:
@@ -36,7 +38,8 @@ def test_batch_gets_one_prediction_per_tick_in_order(
 
     predictions = scoring_client.score(ticks)
 
-    assert [(p["symbol"], p["seq"]) for p in predictions] == list(zip(ticks["symbol"], ticks["seq"], strict=True))
+    assert [p["symbol"] for p in predictions] == ticks["symbol"].tolist()
+    assert [p["seq"] for p in predictions] == ticks["seq"].tolist()
     assert [pd.Timestamp(p["ts"]) for p in predictions] == list(ticks["ts"])
 
 
@@ -83,7 +86,7 @@ def test_models_endpoint_describes_both_champions(scoring_client: ScoringClient)
     assert [m["name"] for m in models] == [MODEL_15M, MODEL_30M]
     for m in models:
         assert m["version"] and m["alias"] == "champion" and m["flavor"] == "lightgbm"
-        assert m["feature_set"]["name"] == "tick_features" and m["feature_set"]["version"] >= 1
+        assert m["feature_set"]["name"] == direction_starter_v1.name and m["feature_set"]["version"] >= 1
         assert pd.Timestamp(m["loaded_at"]).tzinfo is not None
 
 
@@ -187,7 +190,7 @@ def test_malformed_tick_is_refused_naming_the_field_and_service_keeps_serving(
     ticks = ticks_payload(session_ticks(fresh_day("NIFTY"), 5))
     body = json.dumps({"ticks": mutate([dict(t) for t in ticks])})  # json, not httpx: NaN must get through
 
-    refused = httpx.post(f"{scoring_service}/score", content=body, headers={"content-type": "application/json"})
+    refused = httpx.post(f"{scoring_service}/score", content=body, headers=JSON)
 
     assert 400 <= refused.status_code < 500
     assert field in refused.text
@@ -195,10 +198,12 @@ def test_malformed_tick_is_refused_naming_the_field_and_service_keeps_serving(
 
 
 @pytest.mark.parametrize(
-    "body", [b"not json", b'{"tick": []}', b'{"ticks": {"ts": 1}}'], ids=["not-json", "no-ticks-key", "ticks-not-a-list"]
+    "body",
+    [b"not json", b'{"tick": []}', b'{"ticks": {"ts": 1}}'],
+    ids=["not-json", "no-ticks-key", "ticks-not-a-list"],
 )
 def test_malformed_body_is_a_400(scoring_service: str, body: bytes) -> None:
-    response = httpx.post(f"{scoring_service}/score", content=body, headers={"content-type": "application/json"})
+    response = httpx.post(f"{scoring_service}/score", content=body, headers=JSON)
 
     assert response.status_code == 400
 

@@ -111,11 +111,29 @@ def test_max_ticks_bounds_a_pass_and_symbols_take_turns(
 ) -> None:
     step = score_new_ticks(tick_store, scoring_client, None, batch_size=100, max_ticks=300)
 
-    assert step.ticks_scored == 300
-    assert step.cursor == {
-        "AMZN": last_key(two_symbols["AMZN"].iloc[:200]),  # symbols() is sorted: AMZN, NIFTY, AMZN
+    # symbols() is sorted, so the turns are AMZN, NIFTY, AMZN
+    expected = {
+        "AMZN": last_key(two_symbols["AMZN"].iloc[:200]),
         "NIFTY": last_key(two_symbols["NIFTY"].iloc[:100]),
     }
+    assert step.ticks_scored == 300
+    assert step.cursor == expected
+
+
+def test_refused_symbol_keeps_its_cursor_while_others_stream_on(
+    tick_store: TickStore, scoring_client: ScoringClient, fresh_day: DayFor
+) -> None:
+    behind, ahead = fresh_day("NIFTY"), fresh_day("NIFTY")
+    scoring_client.score(session_ticks("NIFTY", ahead, 5))  # the service's NIFTY state is now past `behind`
+    tick_store.write_ticks(session_ticks("NIFTY", behind, 50))
+    amzn = session_ticks("AMZN", fresh_day("AMZN"), 50)
+    tick_store.write_ticks(amzn)
+
+    step = score_new_ticks(tick_store, scoring_client, None)
+
+    assert "NIFTY" in step.refused and "NIFTY" not in step.cursor
+    assert step.cursor == {"AMZN": last_key(amzn)}
+    assert len(tick_store.read_predictions("AMZN")) == 50
 
 
 def test_run_stream_saves_its_cursor_in_the_store(

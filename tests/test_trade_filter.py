@@ -68,7 +68,7 @@ def test_low_confidence_is_refused_with_both_numbers() -> None:
 
     decision = f.decide(at("10:00"), 24000.0, "UP", 0.42, True)
 
-    assert (decision.action, decision.reason) == ("NONE", "confidence 0.42 < 0.60")
+    assert (decision.action, decision.reason) == ("NONE", "confidence 0.420 < 0.600")
 
 
 def test_disagreeing_horizons_are_refused() -> None:

@@ -14,8 +14,9 @@ from tickml.env import apply_defaults
 def _demo(args: argparse.Namespace) -> int:
     from tickml.demo import run_demo
 
-    summary = run_demo(days=args.days, live_minutes=args.live_minutes, speed=args.speed, seed=args.seed,
-                       signal=args.signal)
+    summary = run_demo(
+        days=args.days, live_minutes=args.live_minutes, speed=args.speed, seed=args.seed, signal=args.signal
+    )
     print(summary.render())
     return 0
 
@@ -24,7 +25,10 @@ def _serve(args: argparse.Namespace) -> int:
     from tickml.service import serve_command
 
     command = serve_command(args.port)
-    print(f"serving models:/direction-15m@champion and models:/direction-30m@champion on :{args.port}", flush=True)
+    print(
+        f"serving models:/direction-15m@champion and models:/direction-30m@champion on :{args.port}",
+        flush=True,
+    )
     os.execv(command[0], command)  # replace this process so signals reach bentoml directly
     return 0
 
@@ -35,10 +39,14 @@ def _stream(args: argparse.Namespace) -> int:
 
     store, stop = open_store(), threading.Event()
     try:
-        for step in run_stream(store, ScoringClient(args.url), poll_interval=args.interval, stop=stop,
-                               cursor_name=args.cursor):
+        for step in run_stream(
+            store, ScoringClient(args.url), poll_interval=args.interval, stop=stop, cursor_name=args.cursor
+        ):
             if step.ticks_scored:
-                print(f"scored {step.ticks_scored} ticks, stored {step.predictions_stored} predictions", flush=True)
+                print(
+                    f"scored {step.ticks_scored} ticks, stored {step.predictions_stored} predictions",
+                    flush=True,
+                )
             if args.once:
                 stop.set()
     except KeyboardInterrupt:
@@ -65,7 +73,9 @@ def _feed(args: argparse.Namespace) -> int:
         ticks = ticks[ticks["ts"] < ticks["ts"].iloc[0] + dt.timedelta(minutes=args.minutes)]
     store = open_store()
     try:
-        with tqdm(total=len(ticks), desc=f"feeding {args.symbol} {args.day} at {args.speed:g}x", unit="tick") as bar:
+        with tqdm(
+            total=len(ticks), desc=f"feeding {args.symbol} {args.day} at {args.speed:g}x", unit="tick"
+        ) as bar:
             play(ticks, store, speed=args.speed, on_write=lambda batch: bar.update(len(batch)))
     except KeyboardInterrupt:
         return 130
@@ -126,16 +136,25 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("stream", help="continuously score new ticks from the store through the service")
-    p.add_argument("--url", default=os.environ.get("TICKML_SERVICE_URL", "http://127.0.0.1:3001"),
-                   help="scoring service URL (default $TICKML_SERVICE_URL or http://127.0.0.1:3001)")
-    p.add_argument("--interval", type=float, default=0.2, help="seconds between polls of the store (default 0.2)")
-    p.add_argument("--cursor", default="stream", help="name of the cursor kept in the store (default 'stream')")
+    p.add_argument(
+        "--url",
+        default=os.environ.get("TICKML_SERVICE_URL", "http://127.0.0.1:3001"),
+        help="scoring service URL (default $TICKML_SERVICE_URL or http://127.0.0.1:3001)",
+    )
+    p.add_argument(
+        "--interval", type=float, default=0.2, help="seconds between polls of the store (default 0.2)"
+    )
+    p.add_argument(
+        "--cursor", default="stream", help="name of the cursor kept in the store (default 'stream')"
+    )
     p.add_argument("--once", action="store_true", help="score what is there now, then exit")
     p.set_defaults(func=_stream)
 
     p = sub.add_parser("feed", help="play a simulated session into the tick store at N x speed")
     _sim_options(p)
-    p.add_argument("--day", type=_date, default=dt.date.today(), help="trading day YYYY-MM-DD (default today)")
+    p.add_argument(
+        "--day", type=_date, default=dt.date.today(), help="trading day YYYY-MM-DD (default today)"
+    )
     p.add_argument("--speed", type=float, default=1.0, help="x real time (default 1)")
     p.add_argument("--minutes", type=int, default=None, help="only the first N market minutes")
     p.set_defaults(func=_feed)

@@ -14,7 +14,8 @@ from tqdm import tqdm
 from tickml import service
 from tickml.env import apply_defaults
 
-TRAIN_START = dt.date(2026, 10, 19)  # fixed dates keep the demo reproducible
+TRAIN_START = dt.date(2026, 10, 19)  # fixed training dates keep the demo reproducible
+PROBE_TICKS = 300
 
 
 @dataclass
@@ -26,37 +27,46 @@ class DemoSummary:
     live_ticks: int = 0
     predictions_new: int = 0
     predictions_stored: int = 0
+    days: list[dt.date] = field(default_factory=list)
+    live_day: dt.date | None = None
     latencies_ms: list[float] = field(default_factory=list)
-    ticks_per_request: list[int] = field(default_factory=list)
+    single_tick_ms: list[float] = field(default_factory=list)
     trades: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def render(self) -> str:
-        lat = np.asarray(self.latencies_ms or [np.nan])
+        def pct(values: list[float]) -> str:
+            v = np.asarray(values or [np.nan])
+            return f"p50 {np.percentile(v, 50):.2f} ms, p99 {np.percentile(v, 99):.2f} ms"
+
         lines = [
             "tickml demo summary",
-            f"  ticks stored            {self.ticks:,} over the training days",
+            f"  ticks stored            {self.ticks:,} over {len(self.days)} training days "
+            f"({self.days[0]} .. {self.days[-1]})",
             f"  labelled ticks          {self.labelled:,} (the rest: horizon past the session close)",
             f"  training dataset rows   {self.dataset_rows:,} (consensus-filtered, every 5th tick)",
         ]
         for name, m in self.models.items():
             lines.append(
-                f"  {name:<22}  v{m['version']} (champion v{m['champion']}): held-out log loss "
-                f"{m['log_loss']:.4f}, accuracy {m['accuracy']:.3f}, macro F1 {m['macro_f1']:.3f} — {m['reason']}"
+                f"  {name:<22}  v{m['version']}, champion v{m['champion']}: held-out log loss "
+                f"{m['log_loss']:.4f}, accuracy {m['accuracy']:.3f}, macro F1 {m['macro_f1']:.3f} ({m['reason']})"
             )
+        requests = max(len(self.latencies_ms), 1)
         lines += [
-            f"  live ticks streamed     {self.live_ticks:,}",
+            f"  live session            {self.live_day}: {self.live_ticks:,} ticks streamed "
+            f"+ {len(self.single_tick_ms)} single-tick probes",
             f"  predictions stored      {self.predictions_stored:,} ({self.predictions_new:,} new this run)",
-            f"  trade filter            {self.trades}",
-            f"  scoring latency (HTTP)  p50 {np.percentile(lat, 50):.2f} ms, p99 {np.percentile(lat, 99):.2f} ms "
-            f"per request ({np.mean(self.ticks_per_request or [0]):.1f} ticks/request on average)",
+            f"  trade filter actions    {self.trades}",
+            f"  scoring latency (HTTP)  streamed: {pct(self.latencies_ms)} per request "
+            f"({self.live_ticks / requests:.1f} ticks/request); single tick: {pct(self.single_tick_ms)}",
             "  stage seconds           " + ", ".join(f"{k} {v:.0f}" for k, v in self.seconds.items()),
         ]
         return "\n".join(lines)
 
 
-def run_demo(*, days: int = 10, live_minutes: int = 35, speed: float = 60.0, seed: int = 7,
-             signal: float = 1.0) -> DemoSummary:
+def run_demo(
+    *, days: int = 10, live_minutes: int = 35, speed: float = 60.0, seed: int = 7, signal: float = 1.0
+) -> DemoSummary:
     """Simulate `days` NIFTY sessions, materialise the asset graph, serve the champions, stream live ticks."""
     env = apply_defaults()
     from dagster import DagsterInstance
@@ -66,16 +76,14 @@ def run_demo(*, days: int = 10, live_minutes: int = 35, speed: float = 60.0, see
     from feature_store.store import open_store
     from orchestration.definitions import defs
     from pipelines import registry
-    from pipelines.feed import play
     from pipelines.simulate import simulate_session
-    from pipelines.streaming import ScoringClient, TickKey, score_new_ticks
 
     summary, clock = DemoSummary(), time.monotonic()
     nifty = get_instrument("NIFTY")
-    train_days = nifty.trading_days(TRAIN_START, days + 1)
-    live_day, train_days = train_days[-1], train_days[:-1]
+    train_days = summary.days = nifty.trading_days(TRAIN_START, days)
     instance = DagsterInstance.get()
-    run_config = {"ops": {"raw_ticks": {"config": {"seed": seed, "signal": signal}}}}
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # progress bars say enough
+    run_config = {"ops": {"raw_ticks": {"config": {"seed": seed, "signal": signal}}}, **quiet}
     ticks_job = defs.resolve_job_def("ticks_job")
     for day in tqdm(train_days, desc="ticks → labels → features", unit="day"):
         ticks_job.execute_in_process(partition_key=day.isoformat(), instance=instance, run_config=run_config)
@@ -83,7 +91,9 @@ def run_demo(*, days: int = 10, live_minutes: int = 35, speed: float = 60.0, see
 
     clock = time.monotonic()
     with tqdm(total=1, desc="dataset → models → champions", unit="job") as bar:
-        training = defs.resolve_job_def("training_job").execute_in_process(instance=instance)
+        training = defs.resolve_job_def("training_job").execute_in_process(
+            instance=instance, run_config=quiet
+        )
         bar.update()
     summary.seconds["training"] = time.monotonic() - clock
     for horizon in ("direction_15m", "direction_30m"):
@@ -92,7 +102,9 @@ def run_demo(*, days: int = 10, live_minutes: int = 35, speed: float = 60.0, see
         mv = registry.configure().get_model_version(horizon.replace("_", "-"), candidate["version"])
         run = registry.configure().get_run(mv.run_id)
         summary.models[horizon.replace("_", "-")] = {
-            "version": candidate["version"], "champion": decision["champion"], "reason": decision["reason"],
+            "version": candidate["version"],
+            "champion": decision["champion"],
+            "reason": decision["reason"],
             **{k.removeprefix("holdout_"): v for k, v in run.data.metrics.items()},
         }
 
@@ -112,8 +124,10 @@ def run_demo(*, days: int = 10, live_minutes: int = 35, speed: float = 60.0, see
             bar.update()
         summary.seconds["service start"] = time.monotonic() - clock
         clock = time.monotonic()
-        _stream_live(summary, store, ScoringClient(url), play, score_new_ticks, TickKey,
-                     simulate_session(nifty, live_day, seed=seed, signal=signal), nifty, live_minutes, speed)
+        live_day = nifty.trading_days(max(store.days("NIFTY")) + dt.timedelta(days=1), 1)[0]
+        summary.live_day = live_day
+        session = simulate_session(nifty, live_day, seed=seed, signal=signal)
+        _stream_live(summary, store, url, session, live_minutes, speed)
         summary.seconds["live"] = time.monotonic() - clock
     finally:
         service.stop(proc)
@@ -121,30 +135,41 @@ def run_demo(*, days: int = 10, live_minutes: int = 35, speed: float = 60.0, see
     return summary
 
 
-def _stream_live(summary, store, client, play, score_new_ticks, TickKey, session, instrument, minutes, speed):
-    """Feed `minutes` of the live session at `speed`× while the streaming sensor scores what arrives."""
-    open_utc, _ = instrument.session_bounds(instrument.trading_day(session["ts"].iloc[:1]).iloc[0])
-    live = session[session["ts"] < open_utc + np.timedelta64(minutes, "m")]
-    summary.live_ticks = len(live)
-    cursor = {"NIFTY": TickKey(int(open_utc.value) - 1, 0)}
-    before = len(store.read_predictions("NIFTY", live["ts"].iloc[0], live["ts"].iloc[-1] + np.timedelta64(1, "ns")))
+def _stream_live(summary: DemoSummary, store, url: str, session, minutes: int, speed: float) -> None:
+    """Feed `minutes` of `session` at `speed`x while the streaming sensor scores what arrives, then probe
+    single-tick latency with the next ticks of the session, one request each (the shape of a 1x feed)."""
+    from pipelines.feed import play
+    from pipelines.streaming import ScoringClient, TickKey, score_new_ticks
+
+    cutoff = session["ts"].iloc[0] + np.timedelta64(minutes, "m")
+    live, probe = session[session["ts"] < cutoff], session[session["ts"] >= cutoff].iloc[:PROBE_TICKS]
+    # Start just before the session's first tick: earlier days are history, not part of this stream.
+    start = TickKey(int(session["ts"].array.asi8[0]) - 1, np.iinfo(np.int64).max)
+    summary.live_ticks, cursor = len(live), {"NIFTY": start}
     feeder = threading.Thread(target=play, args=(live, store), kwargs={"speed": speed}, daemon=True)
     feeder.start()
-    scored = 0
-    with tqdm(total=len(live), desc=f"live {minutes} market minutes at {speed:g}x", unit="tick") as bar:
-        while scored < len(live):
-            step = score_new_ticks(store, client, cursor)
-            cursor = step.cursor
-            summary.latencies_ms += step.latencies_ms
-            summary.ticks_per_request += step.batch_sizes
-            scored += step.ticks_scored
-            bar.update(step.ticks_scored)
-            if not step.ticks_scored:
-                if not feeder.is_alive() and scored < len(live):
-                    raise RuntimeError(f"feed finished but only {scored} of {len(live)} live ticks were scored")
-                time.sleep(0.05)
-    feeder.join()
-    stored = store.read_predictions("NIFTY", live["ts"].iloc[0], live["ts"].iloc[-1] + np.timedelta64(1, "ns"))
+    with ScoringClient(url) as client:
+        with tqdm(total=len(live), desc=f"live {minutes} market minutes at {speed:g}x", unit="tick") as bar:
+            scored = 0
+            while scored < len(live):
+                step = score_new_ticks(store, client, cursor)
+                cursor, scored = step.cursor, scored + step.ticks_scored
+                summary.latencies_ms += step.latencies_ms
+                summary.predictions_new += step.predictions_stored
+                bar.update(step.ticks_scored)
+                if step.refused:
+                    raise RuntimeError(f"the service refused live ticks: {step.refused}")
+                if not step.ticks_scored:
+                    if not feeder.is_alive():
+                        raise RuntimeError(
+                            f"feed finished but only {scored} of {len(live)} ticks were scored"
+                        )
+                    time.sleep(0.05)
+        feeder.join()
+        store.write_ticks(probe)
+        step = score_new_ticks(store, client, cursor, batch_size=1)
+        summary.single_tick_ms = step.latencies_ms
+        summary.predictions_new += step.predictions_stored
+    stored = store.read_predictions("NIFTY", session["ts"].iloc[0], session["ts"].iloc[-1])
     summary.predictions_stored = len(stored)
-    summary.predictions_new = len(stored) - before
     summary.trades = {str(k): int(v) for k, v in stored["action"].value_counts().items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 SERVICE = "serving.service:TickScorer"
 
@@ -29,15 +31,25 @@ def serve_command(port: int) -> list[str]:
 
 
 def start(port: int, *, log_path: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start `bentoml serve` in its own process group (so `stop` also ends its workers)."""
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
-    return subprocess.Popen(
-        serve_command(port), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, **(env or {})},
-    )
+    """Start `bentoml serve` in a session of its own; `env` is added to this process's environment."""
+    env = {"BENTOML_DO_NOT_TRACK": "True", **os.environ, **(env or {})}
+    if log_path is None:
+        return subprocess.Popen(
+            serve_command(port),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            serve_command(port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
 
 
-def wait_ready(proc: subprocess.Popen, url: str, *, timeout_s: float = 120.0, log_path: Path | None = None) -> None:
+def wait_ready(
+    proc: subprocess.Popen, url: str, *, timeout_s: float = 120.0, log_path: Path | None = None
+) -> None:
     """Block until GET {url}/readyz answers 200; raise with the log's tail if the process dies or times out."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -54,19 +66,26 @@ def wait_ready(proc: subprocess.Popen, url: str, *, timeout_s: float = 120.0, lo
     raise TimeoutError(f"scoring service at {url} not ready after {timeout_s:.0f}s")
 
 
-def stop(proc: subprocess.Popen, *, timeout_s: float = 20.0) -> None:
-    """Terminate the service's whole process group; kill it if it does not exit within `timeout_s`."""
+def stop(proc: subprocess.Popen, *, timeout_s: float = 30.0) -> None:
+    """Stop bentoml's watcher and every worker it started; nothing may outlive the caller.
+
+    Workers run in sessions of their own, so they are collected before the watcher goes: a graceful
+    SIGTERM lets the watcher stop them, and whatever still runs afterwards is killed.
+    """
     if proc.poll() is not None:
         return
     try:
+        workers = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        workers = []
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
+    try:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        return
-    try:  # workers that outlived the leader still belong to its group
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    for worker in workers:  # psutil refuses to signal a pid that has since been reused
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.kill()

@@ -104,12 +104,15 @@ class _Layout:
         )
 
     def to_csv_table(self, frame: pd.DataFrame) -> pa.Table:
-        columns = {
-            db: pd.DatetimeIndex(frame[c]).asi8 if _is_time(t) else frame[c]
-            for db, (c, t) in zip(self.db_columns, self.dtypes.items(), strict=True)
-        }
-        # NaN / None become nulls here, so they reach PostgreSQL as NULL, never as 'NaN'
-        return pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
+        """Arrow columns in `db_columns` order; NaN, None and NaT become nulls, so NULL in PostgreSQL."""
+        arrays = []
+        for col, dtype in self.dtypes.items():
+            if _is_time(dtype):
+                missing = frame[col].isna().to_numpy()
+                arrays.append(pa.array(pd.DatetimeIndex(frame[col]).asi8, pa.int64(), mask=missing))
+            else:
+                arrays.append(pa.Array.from_pandas(frame[col], type=self.csv_schema.field(col).type))
+        return pa.Table.from_arrays(arrays, names=self.db_columns)
 
     def select_list(self) -> sql.Composable:
         return sql.SQL(", ").join(

@@ -1,6 +1,5 @@
 """Day-partitioned labels and features, and the training dataset assembled from them."""
 
-
 import datetime as dt
 
 import dagster as dg
@@ -45,7 +44,10 @@ def tick_labels(
         labels = label_ticks(ticks, instrument)
         offline.write("labels", symbol, day, labels)
         rows += len(labels)
-        balance[symbol] = {"15m": class_balance(labels["label_15m"]), "30m": class_balance(labels["label_30m"])}
+        balance[symbol] = {
+            "15m": class_balance(labels["label_15m"]),
+            "30m": class_balance(labels["label_30m"]),
+        }
         balance[symbol]["unlabeled"] = int(labels["label_15m"].isna().sum())
     return dg.MaterializeResult(metadata={"rows": rows, "class_balance": balance})
 
@@ -68,7 +70,9 @@ def tick_features(
 
 class DatasetConfig(dg.Config):
     symbol: str = Field(default="NIFTY", description="Symbol whose days make the dataset")
-    stride: int = Field(default=5, description="Keep every k-th tick of a day (neighbours share their labels)")
+    stride: int = Field(
+        default=5, description="Keep every k-th tick of a day (neighbours share their labels)"
+    )
 
 
 def _balance_plot(balance: dict[str, dict[str, int]]) -> dg.MetadataValue:
@@ -93,10 +97,14 @@ def training_dataset(
     instrument = get_instrument(config.symbol)
     days = sorted(set(offline.days("features", config.symbol)) & set(offline.days("labels", config.symbol)))
     if len(days) < 3:
-        raise dg.Failure(f"need at least 3 days with features and labels for {config.symbol}, found {len(days)}")
+        raise dg.Failure(
+            f"need at least 3 days with features and labels for {config.symbol}, found {len(days)}"
+        )
     dataset = build_dataset(
-        offline.read("features", config.symbol, days), offline.read("labels", config.symbol, days),
-        instrument, stride=config.stride,
+        offline.read("features", config.symbol, days),
+        offline.read("labels", config.symbol, days),
+        instrument,
+        stride=config.stride,
     )
     offline.write_dataset(DATASET, dataset)
     failures = dataset_failures(dataset)
@@ -109,6 +117,9 @@ def training_dataset(
             "class_balance": balance,
             "class_balance_plot": _balance_plot(balance),
         },
-        check_results=[dg.AssetCheckResult(check_name="dataset_schema", passed=not failures,
-                                           metadata={"failures": failures or "none"})],
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="dataset_schema", passed=not failures, metadata={"failures": failures or "none"}
+            )
+        ],
     )

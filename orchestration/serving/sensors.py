@@ -1,11 +1,10 @@
 """`scoring_sensor`: each tick reads ticks newer than its cursor, scores them over HTTP, stores predictions."""
 
-
 import dagster as dg
 import httpx
 
 from orchestration.resources import ScoringServiceResource, TickStoreResource
-from pipelines.streaming import dump_cursor, load_cursor, score_new_ticks
+from pipelines.streaming import ScoringError, dump_cursor, load_cursor, score_new_ticks
 
 
 @dg.sensor(
@@ -15,15 +14,21 @@ from pipelines.streaming import dump_cursor, load_cursor, score_new_ticks
     description="Streams new ticks from the tick store through the scoring service (start the service first)",
 )
 def scoring_sensor(
-    context: dg.SensorEvaluationContext, tick_store: TickStoreResource, scoring_service: ScoringServiceResource
+    context: dg.SensorEvaluationContext,
+    tick_store: TickStoreResource,
+    scoring_service: ScoringServiceResource,
 ) -> dg.SkipReason:
     """Score ticks newer than the cursor exactly once; the cursor moves only after predictions are stored."""
-    store = tick_store.open()
+    store, client = tick_store.open(), scoring_service.client()
     try:
-        step = score_new_ticks(store, scoring_service.client(), load_cursor(context.cursor))
-    except httpx.HTTPError as exc:
+        step = score_new_ticks(store, client, load_cursor(context.cursor))
+    except (httpx.HTTPError, ScoringError) as exc:
         return dg.SkipReason(f"scoring service unavailable at {scoring_service.url}: {exc}")
     finally:
+        client.close()
         store.close()
     context.update_cursor(dump_cursor(step.cursor))
-    return dg.SkipReason(f"scored {step.ticks_scored} ticks, stored {step.predictions_stored} predictions")
+    refused = "".join(f"; {symbol} refused: {reason}" for symbol, reason in step.refused.items())
+    return dg.SkipReason(
+        f"scored {step.ticks_scored} ticks, stored {step.predictions_stored} predictions{refused}"
+    )

@@ -1,6 +1,5 @@
 """The `raw_ticks` asset: one trading day of canonical ticks per symbol in the tick store."""
 
-
 import datetime as dt
 from typing import Literal
 
@@ -51,14 +50,18 @@ def raw_ticks(context: dg.AssetExecutionContext, config: RawTicksConfig, tick_st
         for symbol in config.symbols:
             instrument = get_instrument(symbol)
             if config.source == "simulator":
-                new += store.write_ticks(simulate_session(instrument, day, seed=config.seed, signal=config.signal))
+                new += store.write_ticks(
+                    simulate_session(instrument, day, seed=config.seed, signal=config.signal)
+                )
             start, end = instrument.session_bounds(day)
             frames[symbol] = store.read_ticks(symbol, start, end)
             try:
                 validate_ticks(frames[symbol])
             except SchemaErrors as exc:
-                errors.append(f"{symbol}: {len(exc.failure_cases)} failure cases; first: "
-                              f"{exc.failure_cases.head(3).to_dict('records')}")
+                errors.append(
+                    f"{symbol}: {len(exc.failure_cases)} failure cases; first: "
+                    f"{exc.failure_cases.head(3).to_dict('records')}"
+                )
     finally:
         store.close()
     counts = {s: len(f) for s, f in frames.items()}

@@ -1,10 +1,9 @@
 """One model asset and one champion asset per horizon, built by the same factory."""
 
-
 import dagster as dg
 from pydantic import Field
 
-from feature_store.features import tick_features_v1
+from feature_store.features import direction_starter_v1, feature_set
 from orchestration.features.assets import DATASET, training_dataset
 from orchestration.plots import figure_md
 from orchestration.resources import MlflowResource, OfflineStoreResource
@@ -14,7 +13,12 @@ from pipelines.training import HORIZON_15M, HORIZON_30M, Horizon, train_directio
 
 
 class ModelConfig(dg.Config):
-    holdout_days: int = Field(default=2, description="Last trading days held out for validation and promotion")
+    feature_set: str = Field(
+        default=direction_starter_v1.key, description="Feature set the model trains and serves on"
+    )
+    holdout_days: int = Field(
+        default=2, description="Last trading days held out for validation and promotion"
+    )
     num_boost_round: int = Field(default=200, description="LightGBM boosting rounds")
     learning_rate: float = Field(default=0.05, description="LightGBM learning rate")
     num_leaves: int = Field(default=31, description="LightGBM leaves per tree")
@@ -34,14 +38,23 @@ def model_assets(horizon: Horizon) -> list[dg.AssetsDefinition]:
         """A newly registered version of the model, trained on all but the held-out days."""
         dataset = offline_store.store().read_dataset(DATASET)
         trained = train_direction_model(
-            dataset, horizon, tick_features_v1, holdout_days=config.holdout_days,
-            params={"num_boost_round": config.num_boost_round, "learning_rate": config.learning_rate,
-                    "num_leaves": config.num_leaves},
+            dataset,
+            horizon,
+            feature_set(config.feature_set),
+            holdout_days=config.holdout_days,
+            params={
+                "num_boost_round": config.num_boost_round,
+                "learning_rate": config.learning_rate,
+                "num_leaves": config.num_leaves,
+            },
         )
         version = registry.log_and_register(
             trained,
-            lineage={"dagster_run_id": context.run_id, "dataset": DATASET,
-                     "days": ",".join(str(d) for d in trained.train_days + trained.holdout_days)},
+            lineage={
+                "dagster_run_id": context.run_id,
+                "dataset": DATASET,
+                "days": ",".join(str(d) for d in trained.train_days + trained.holdout_days),
+            },
         )
         context.log.info(f"{horizon.model_name} v{version}: {trained.metrics}")
         return dg.Output(
@@ -59,8 +72,12 @@ def model_assets(horizon: Horizon) -> list[dg.AssetsDefinition]:
             },
         )
 
-    @dg.asset(name=f"{prefix}_champion", group_name="training", ins={"candidate": dg.AssetIn(f"{prefix}_model")})
-    def champion(candidate: dict, offline_store: OfflineStoreResource, mlflow: MlflowResource) -> dg.Output[dict]:
+    @dg.asset(
+        name=f"{prefix}_champion", group_name="training", ins={"candidate": dg.AssetIn(f"{prefix}_model")}
+    )
+    def champion(
+        candidate: dict, offline_store: OfflineStoreResource, mlflow: MlflowResource
+    ) -> dg.Output[dict]:
         """The version behind the `champion` alias after comparing the candidate on the same held-out days."""
         dataset = offline_store.store().read_dataset(DATASET)
         holdout = dataset[dataset["day"].astype(str).isin(candidate["holdout_days"])]
@@ -68,10 +85,14 @@ def model_assets(horizon: Horizon) -> list[dg.AssetsDefinition]:
         champion_version = registry.champion_version(horizon.model_name)
         return dg.Output(
             {"champion": champion_version, "promoted": decision.promoted, "reason": decision.reason},
-            metadata={"champion_version": champion_version, "candidate_version": candidate["version"],
-                      "promoted": decision.promoted, "reason": decision.reason,
-                      "candidate_log_loss": decision.challenger_log_loss,
-                      "previous_champion_log_loss": decision.champion_log_loss},
+            metadata={
+                "champion_version": champion_version,
+                "candidate_version": candidate["version"],
+                "promoted": decision.promoted,
+                "reason": decision.reason,
+                "candidate_log_loss": decision.challenger_log_loss,
+                "previous_champion_log_loss": decision.champion_log_loss,
+            },
         )
 
     return [model, champion]

@@ -1,0 +1,67 @@
+"""The `tickml` command line: help that helps, clear refusals, and the commands that write to the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from feature_store.store import open_store
+
+TICKML = str(Path(sys.executable).with_name("tickml"))
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run(
+        [TICKML, *args], capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+    )
+
+
+def test_help_lists_every_command():
+    result = run("--help")
+
+    assert result.returncode == 0
+    for command in ("demo", "serve", "stream", "feed", "simulate"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", ["demo", "serve", "stream", "feed", "simulate"])
+def test_each_command_has_help(command):
+    result = run(command, "--help")
+
+    assert result.returncode == 0 and "usage: tickml" in result.stdout
+
+
+def test_bad_date_is_refused_with_the_expected_format():
+    result = run("simulate", "--start", "21/11/2026")
+
+    assert result.returncode == 2 and "YYYY-MM-DD" in result.stderr
+
+
+def test_feed_refuses_a_day_without_a_session(tmp_path):
+    result = run("feed", "--day", "2026-11-21", env={"TICKML_HOME": str(tmp_path)})  # a Saturday
+
+    assert result.returncode == 2 and "not a trading day" in result.stderr
+
+
+def test_simulate_writes_sessions_into_the_store(tmp_path):
+    result = run("simulate", "--start", "2026-10-19", "--days", "2", env={"TICKML_HOME": str(tmp_path)})
+
+    assert result.returncode == 0, result.stderr
+    assert open_store(home=tmp_path).days("NIFTY") == [dt.date(2026, 10, 19), dt.date(2026, 10, 20)]
+
+
+def test_feed_plays_minutes_of_a_session_into_the_store(tmp_path):
+    result = run(
+        "feed", "--day", "2026-10-19", "--minutes", "2", "--speed", "600", env={"TICKML_HOME": str(tmp_path)}
+    )
+
+    ticks = open_store(home=tmp_path).read_ticks("NIFTY")
+    assert result.returncode == 0, result.stderr
+    assert 200 < len(ticks) < 400  # 2–3 events a second for two market minutes
+    assert ticks["ts"].iloc[-1] - ticks["ts"].iloc[0] < dt.timedelta(minutes=2)

@@ -1,0 +1,62 @@
+"""`tickml demo` end to end at a small size: real Dagster runs, MLflow registry, bentoml serve, streaming."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+from dagster import DagsterInstance, DagsterRunStatus
+from mlflow import MlflowClient
+
+TICKML = str(Path(sys.executable).with_name("tickml"))
+
+
+def _served_pids() -> set[int]:
+    pids = set()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if "serving.service:TickScorer" in " ".join(proc.info["cmdline"] or []):
+            pids.add(proc.info["pid"])
+    return pids
+
+
+def _int(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def test_demo_runs_the_whole_path_and_leaves_nothing_running(tmp_path):
+    env = {
+        **os.environ,
+        "TICKML_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
+    }
+    before = _served_pids()
+
+    result = subprocess.run(
+        [TICKML, "demo", "--days", "5", "--live-minutes", "4", "--speed", "240"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    live, probes = map(
+        _int, re.search(r"([\d,]+) ticks streamed \+ (\d+) single-tick", result.stdout).groups()
+    )
+    stored, new = map(
+        _int, re.search(r"predictions stored\s+([\d,]+) \(([\d,]+) new", result.stdout).groups()
+    )
+    assert live > 400 and stored == new == live + probes
+    assert re.search(r"single tick: p50 [\d.]+ ms, p99 [\d.]+ ms", result.stdout)
+    with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 6 and all(r.status == DagsterRunStatus.SUCCESS for r in runs)
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
+    for name in ("direction-15m", "direction-30m"):
+        assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    assert _served_pids() - before == set()
