@@ -8,10 +8,11 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from feature_store.features import FEATURE_NAMES
+from feature_store.features import FEATURE_NAMES, compute_features
 from feature_store.instruments import Instrument
 from feature_store.schema import LABELS_15M, LABELS_30M
-from pipelines.labels import consensus_mask
+from pipelines.labels import consensus_mask, label_ticks
+from pipelines.simulate import simulate_session
 
 KEY = ("symbol", "ts", "seq")
 
@@ -85,3 +86,18 @@ def dataset_failures(dataset: pd.DataFrame) -> list[str]:
             f"{r['column']}: {r['check']} ({r['failure_case']})" for r in cases.head(20).to_dict("records")
         ]
     return []
+
+
+def simulated_dataset(
+    instrument: Instrument, first_day: dt.date, days: int, *, seed: int, signal: float = 1.0, stride: int = 10
+) -> pd.DataFrame:
+    """A consensus-filtered dataset over `days` simulated sessions from `first_day` (tests, benchmarks)."""
+    frames = []
+    for day in instrument.trading_days(first_day, days):
+        ticks = simulate_session(instrument, day, seed=seed, signal=signal)
+        frames.append(
+            build_dataset(
+                compute_features(ticks, instrument), label_ticks(ticks, instrument), instrument, stride=stride
+            )
+        )
+    return pd.concat(frames, ignore_index=True)

@@ -9,12 +9,10 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from feature_store.features import compute_features, direction_starter_v1
+from feature_store.features import direction_starter_v1
 from feature_store.instruments import get_instrument
 from pipelines import registry
-from pipelines.dataset import build_dataset
-from pipelines.labels import label_ticks
-from pipelines.simulate import simulate_session
+from pipelines.dataset import simulated_dataset
 from pipelines.training import HORIZON_15M, HORIZON_30M, train_direction_model
 
 SMALL_PARAMS = {"num_boost_round": 30, "num_leaves": 15}
@@ -23,14 +21,9 @@ FIRST_DAY = dt.date(2026, 10, 19)
 
 def small_dataset(days: int = 4, *, seed: int = 11, signal: float = 1.0, stride: int = 10) -> pd.DataFrame:
     """A consensus-filtered dataset over `days` simulated NIFTY sessions."""
-    nifty = get_instrument("NIFTY")
-    frames = []
-    for day in nifty.trading_days(FIRST_DAY, days):
-        ticks = simulate_session(nifty, day, seed=seed, signal=signal)
-        frames.append(
-            build_dataset(compute_features(ticks, nifty), label_ticks(ticks, nifty), nifty, stride=stride)
-        )
-    return pd.concat(frames, ignore_index=True)
+    return simulated_dataset(
+        get_instrument("NIFTY"), FIRST_DAY, days, seed=seed, signal=signal, stride=stride
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
+from feature_store.instruments import get_instrument
 from feature_store.store import open_store
+from pipelines.simulate import simulate_session
 
 TICKML = str(Path(sys.executable).with_name("tickml"))
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    import os
-
     return subprocess.run(
         [TICKML, *args], capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
     )
@@ -65,3 +67,38 @@ def test_feed_plays_minutes_of_a_session_into_the_store(tmp_path):
     assert result.returncode == 0, result.stderr
     assert 200 < len(ticks) < 400  # 2–3 events a second for two market minutes
     assert ticks["ts"].iloc[-1] - ticks["ts"].iloc[0] < dt.timedelta(minutes=2)
+
+
+def test_serve_answers_http_on_the_requested_port(champions, tmp_path):
+    from tickml import service
+
+    port = service.free_port()
+    proc = subprocess.Popen(
+        [TICKML, "serve", "--port", str(port)],
+        stdout=(tmp_path / "serve.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": champions},
+    )
+    try:
+        service.wait_ready(proc, f"http://127.0.0.1:{port}", log_path=tmp_path / "serve.log")
+        models = httpx.get(f"http://127.0.0.1:{port}/models", timeout=10).json()
+    finally:
+        service.stop(proc)
+
+    assert [m["name"] for m in models["models"]] == ["direction-15m", "direction-30m"]
+    assert proc.poll() is not None
+
+
+def test_stream_once_scores_new_ticks_and_keeps_its_cursor(scoring_service, fresh_day, tmp_path):
+    ticks = simulate_session(get_instrument("NIFTY"), fresh_day("NIFTY"), seed=31, signal=1.0).iloc[:250]
+    open_store(home=tmp_path).write_ticks(ticks)
+    env = {"TICKML_HOME": str(tmp_path)}
+
+    first = run("stream", "--once", "--url", scoring_service, env=env)
+    second = run("stream", "--once", "--url", scoring_service, env=env)
+
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "scored 250 ticks, stored 250 predictions" in first.stdout
+    assert "scored" not in second.stdout  # the cursor in the store says everything is done
+    assert len(open_store(home=tmp_path).read_predictions("NIFTY")) == 250
