@@ -113,13 +113,48 @@ def _build(symbol: str, spec: dict, venues: dict) -> Instrument:
     )
 
 
+def overlay_path() -> Path:
+    """The user's instruments file: $TICKML_INSTRUMENTS, else $TICKML_HOME/instruments.yaml (may not exist)."""
+    explicit = os.environ.get("TICKML_INSTRUMENTS")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("TICKML_HOME") or ".tickml") / "instruments.yaml"
+
+
+def _merge(base: dict, overlay: dict) -> dict:
+    """Venues and symbols of `overlay` override those of `base`, key by key within each entry."""
+    merged = {}
+    for section in ("venues", "symbols"):
+        entries = {k: dict(v) for k, v in (base.get(section) or {}).items()}
+        for name, spec in (overlay.get(section) or {}).items():
+            entries[name] = {**entries.get(name, {}), **(spec or {})}
+        merged[section] = entries
+    return merged
+
+
 @cache
-def load_instruments(path: str | None = None) -> dict[str, Instrument]:
-    """Instruments from the shipped YAML, or from `path` / $TICKML_INSTRUMENTS when set."""
-    path = path or os.environ.get("TICKML_INSTRUMENTS") or str(DEFAULT_CONFIG)
-    config = yaml.safe_load(Path(path).read_text())
+def _load(overlay: str, stamp: float) -> dict[str, Instrument]:
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    if stamp:  # the overlay exists
+        config = _merge(config, yaml.safe_load(Path(overlay).read_text()) or {})
     venues = config.get("venues", {})
     return {sym: _build(sym, spec, venues) for sym, spec in config.get("symbols", {}).items()}
+
+
+def load_instruments(path: str | Path | None = None) -> dict[str, Instrument]:
+    """The shipped defaults overridden by the user's file (`path`, else `overlay_path()`), by symbol."""
+    overlay = Path(path) if path else overlay_path()
+    stamp = overlay.stat().st_mtime_ns if overlay.exists() else 0.0  # re-read when the file changes
+    return _load(str(overlay), stamp)
+
+
+def venue_names() -> list[str]:
+    """Venues known to the shipped defaults and the user's file."""
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    overlay = overlay_path()
+    if overlay.exists():
+        config = _merge(config, yaml.safe_load(overlay.read_text()) or {})
+    return sorted(config["venues"])
 
 
 def get_instrument(symbol: str) -> Instrument:
@@ -127,7 +162,36 @@ def get_instrument(symbol: str) -> Instrument:
     instruments = load_instruments()
     if symbol not in instruments:
         raise KeyError(
-            f"unknown symbol {symbol!r}: declare it under 'symbols:' in {DEFAULT_CONFIG.name} "
-            f"(or the file named by TICKML_INSTRUMENTS) with its venue; known: {sorted(instruments)}"
+            f"unknown symbol {symbol!r}: declare it with its venue under 'symbols:' in {overlay_path()} "
+            f"(e.g. `{symbol}: {{venue: NASDAQ}}`; venues: {venue_names()}), or ingest it with an adapter "
+            f"that knows its venue; known symbols: {sorted(instruments)}"
         )
     return instruments[symbol]
+
+
+def declare_symbol(symbol: str, venue: str) -> Instrument:
+    """Add `symbol` on `venue` (with the venue's session and thresholds) to the user's instruments file."""
+    if venue not in venue_names():
+        raise KeyError(f"unknown venue {venue!r}; known: {venue_names()}")
+    path = overlay_path()
+    config = yaml.safe_load(path.read_text()) if path.exists() else None
+    config = config or {}
+    config.setdefault("symbols", {})[symbol] = {
+        **(config.get("symbols") or {}).get(symbol, {}),
+        "venue": venue,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(config, sort_keys=True))
+    os.replace(tmp, path)
+    return get_instrument(symbol)
+
+
+def instrument_for(symbol: str, venue: str | None = None) -> Instrument:
+    """`symbol`'s instrument; an unknown symbol is declared on `venue` when the caller knows its venue."""
+    try:
+        return get_instrument(symbol)
+    except KeyError:
+        if venue is None:
+            raise
+        return declare_symbol(symbol, venue)

@@ -140,3 +140,46 @@ def coerce_predictions(df: pd.DataFrame) -> pd.DataFrame:
         if not dtype.startswith("datetime"):
             out[col] = out[col].astype(dtype)
     return out
+
+
+# A quarantined source row: never silently dropped, never silently fixed. Idempotent on (source, row).
+QUARANTINE_REASONS: tuple[str, ...] = (
+    "unparseable",  # a field cannot be parsed (bad number, bad timestamp, wrong field count)
+    "truncated",  # the file ends inside this row
+    "unknown_symbol",  # no instrument is configured and the source does not know the venue
+    "bad_price",  # price NaN, missing or <= 0
+    "negative_size",  # traded size < 0
+    "crossed_book",  # best bid above best ask
+    "outside_session",  # timestamp outside the instrument's session (or inside a break)
+    "out_of_order",  # timestamp earlier than the previous kept tick of the symbol
+    "duplicate",  # same (symbol, ts, seq) as an earlier row of the source
+)
+QUARANTINE_DTYPES: dict[str, str] = {
+    "source": "str",  # the file (absolute path) or feed the row came from
+    "row": "int64",  # 0-based data row number within the source (header excluded)
+    "symbol": "str",  # "" when unknown
+    "day": "str",  # exchange-local trading day YYYY-MM-DD, "" when the timestamp is unknown
+    "ts": "datetime64[ns, UTC]",  # NaT when unparseable
+    "reason": "str",  # one of QUARANTINE_REASONS
+    "detail": "str",  # what was wrong, with the offending value
+    "raw": "str",  # the source row as text
+    "quarantined_at": "datetime64[ns, UTC]",
+}
+QUARANTINE_COLUMNS: tuple[str, ...] = tuple(QUARANTINE_DTYPES)
+
+
+def coerce_quarantine(df: pd.DataFrame) -> pd.DataFrame:
+    """Return `df` with exactly the quarantine columns and dtypes; unknown reasons raise ValueError."""
+    missing = [c for c in QUARANTINE_COLUMNS if c not in df.columns]
+    if missing:
+        raise KeyError(f"quarantine frame lacks columns {missing}")
+    out = df.loc[:, list(QUARANTINE_COLUMNS)].copy()
+    for col in ("ts", "quarantined_at"):
+        out[col] = pd.to_datetime(out[col], utc=True).astype("datetime64[ns, UTC]")
+    for col, dtype in QUARANTINE_DTYPES.items():
+        if not dtype.startswith("datetime"):
+            out[col] = out[col].fillna("").astype(dtype) if dtype == "str" else out[col].astype(dtype)
+    unknown = sorted(set(out["reason"]) - set(QUARANTINE_REASONS))
+    if unknown:
+        raise ValueError(f"unknown quarantine reasons {unknown}; expected one of {QUARANTINE_REASONS}")
+    return out

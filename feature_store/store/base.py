@@ -63,5 +63,25 @@ class TickStore(ABC):
     def set_cursor(self, name: str, value: str) -> None:
         """Durably store streaming cursor `name` (overwrites)."""
 
+    @abstractmethod
+    def write_quarantine(self, rows: pd.DataFrame) -> int:
+        """Store quarantined rows (`feature_store.schema.QUARANTINE_COLUMNS`); idempotent on (source, row).
+
+        Returns how many were new, so re-ingesting a file quarantines nothing twice.
+        """
+
+    @abstractmethod
+    def read_quarantine(self, symbol: str | None = None, day: dt.date | None = None) -> pd.DataFrame:
+        """Quarantined rows, optionally of one symbol and/or trading day, ordered by (source, row)."""
+
+    @abstractmethod
+    def stats(self) -> list[dict]:
+        """Per (symbol, trading day): ticks stored and rows quarantined by reason.
+
+        A list of `{"symbol", "day" (YYYY-MM-DD or "" when unknown), "ticks", "quarantined",
+        "reasons": {reason: count}}`, sorted by symbol then day; a day with only quarantined rows appears
+        with ticks 0.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook; backends with connections override it
         """Release connections; the store is unusable afterwards."""
