@@ -34,10 +34,10 @@ def _champions(uri: str) -> None:
     os.environ["MLFLOW_TRACKING_URI"] = uri
     dataset = simulated_dataset(get_instrument("NIFTY"), FIRST_DAY, 4, seed=5, stride=10)
     for horizon in (HORIZON_15M, HORIZON_30M):
-        trained = train_direction_model(dataset, horizon, direction_starter_v1, holdout_days=1)
+        trained = train_direction_model(dataset, horizon, direction_starter_v1)
         version = registry.log_and_register(trained, lineage={"benchmark": "scoring"})
         registry.promote_if_better(
-            horizon.model_name, version, dataset[dataset["day"].isin(trained.holdout_days)]
+            horizon.model_name, version, dataset[dataset["holdout"]]
         )
 
 

@@ -8,9 +8,10 @@ from orchestration.resources import default_resources
 from orchestration.serving.sensors import scoring_sensor
 from orchestration.ticks.assets import raw_ticks
 from orchestration.training.assets import MODEL_ASSETS
+from orchestration.training.selection import shap_feature_sets
 
 defs = dg.Definitions(
-    assets=[raw_ticks, tick_labels, tick_features, training_dataset, *MODEL_ASSETS],
+    assets=[raw_ticks, tick_labels, tick_features, training_dataset, shap_feature_sets, *MODEL_ASSETS],
     jobs=[ticks_job, training_job],
     sensors=[scoring_sensor],
     resources=default_resources(),

@@ -2,13 +2,13 @@
 
 import dagster as dg
 
-from orchestration.ticks.partitions import TRADING_DAYS
+from orchestration.ticks.partitions import SYMBOL_DAYS
 
 ticks_job = dg.define_asset_job(
     "ticks_job",
     selection=dg.AssetSelection.groups("ticks", "features") - dg.AssetSelection.assets("training_dataset"),
-    partitions_def=TRADING_DAYS,
-    description="One trading day: raw ticks into the store, then their labels and features",
+    partitions_def=SYMBOL_DAYS,
+    description="One symbol-day: raw ticks into the store, then their labels and features",
 )
 training_job = dg.define_asset_job(
     "training_job",

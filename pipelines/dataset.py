@@ -54,6 +54,24 @@ def split_by_days(
     return dataset[~is_held], dataset[is_held], list(held)
 
 
+def mark_holdout(dataset: pd.DataFrame, holdout_days: int) -> pd.DataFrame:
+    """`dataset` with a boolean `holdout` column: True on its last `holdout_days` trading days.
+
+    The dataset carries its own split so that feature selection, training and promotion all hold out
+    exactly the same days (see `split_by_days` for why a day boundary is a purged split).
+    """
+    _, _, held = split_by_days(dataset, holdout_days)
+    return dataset.assign(holdout=dataset["day"].isin(held).to_numpy())
+
+
+def split_dataset(dataset: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[dt.date]]:
+    """(train rows, held-out rows, held-out days) by the dataset's `holdout` column (see `mark_holdout`)."""
+    if "holdout" not in dataset.columns:
+        raise KeyError("dataset has no 'holdout' column; mark it with mark_holdout(dataset, holdout_days)")
+    held = dataset[dataset["holdout"]]
+    return dataset[~dataset["holdout"]], held, sorted(held["day"].unique())
+
+
 def class_balance(labels: pd.Series) -> dict[str, int]:
     """Count of each class in `labels`, most frequent first."""
     return {str(k): int(v) for k, v in labels.value_counts().items()}
@@ -70,6 +88,7 @@ def dataset_schema() -> pa.DataFrameSchema:
             **{name: pa.Column("float64", nullable=True) for name in FEATURE_NAMES},
             "label_15m": pa.Column(str, pa.Check.isin(LABELS_15M)),
             "label_30m": pa.Column(str, pa.Check.isin(LABELS_30M)),
+            "holdout": pa.Column(bool),
         },
         unique=list(KEY),
         strict=False,
@@ -89,9 +108,16 @@ def dataset_failures(dataset: pd.DataFrame) -> list[str]:
 
 
 def simulated_dataset(
-    instrument: Instrument, first_day: dt.date, days: int, *, seed: int, signal: float = 1.0, stride: int = 10
+    instrument: Instrument,
+    first_day: dt.date,
+    days: int,
+    *,
+    seed: int,
+    signal: float = 1.0,
+    stride: int = 10,
+    holdout_days: int = 1,
 ) -> pd.DataFrame:
-    """A consensus-filtered dataset over `days` simulated sessions from `first_day` (tests, benchmarks)."""
+    """A consensus-filtered dataset over `days` simulated sessions, the last `holdout_days` held out."""
     frames = []
     for day in instrument.trading_days(first_day, days):
         ticks = simulate_session(instrument, day, seed=seed, signal=signal)
@@ -100,4 +126,4 @@ def simulated_dataset(
                 compute_features(ticks, instrument), label_ticks(ticks, instrument), instrument, stride=stride
             )
         )
-    return pd.concat(frames, ignore_index=True)
+    return mark_holdout(pd.concat(frames, ignore_index=True), holdout_days)

@@ -51,7 +51,9 @@ def _days_tag(days: list[dt.date]) -> str:
     return ",".join(d.isoformat() for d in days)
 
 
-def log_and_register(trained: TrainedModel, *, lineage: dict[str, str] | None = None) -> str:
+def log_and_register(
+    trained: TrainedModel, *, lineage: dict[str, str] | None = None, selection_run_id: str | None = None
+) -> str:
     """Log `trained` as an MLflow run and register it as a new version; returns the version number.
 
     The run holds params, held-out metrics, the feature set, the confusion matrix and the lineage;
@@ -68,6 +70,12 @@ def log_and_register(trained: TrainedModel, *, lineage: dict[str, str] | None = 
         mlflow.log_metrics({f"holdout_{k}": v for k, v in trained.metrics.items()})
         mlflow.log_dict(trained.feature_set.to_dict(), "feature_set.json")
         mlflow.log_dict({"train": trained.train_balance}, "class_balance.json")
+        if selection_run_id:  # the SHAP plot and table that chose this feature set travel with the model
+            for artifact in ("shap_summary.png", "shap_kept_dropped.json"):
+                mlflow.log_artifact(
+                    mlflow.artifacts.download_artifacts(run_id=selection_run_id, artifact_path=artifact)
+                )
+            mlflow.set_tag("selection_run_id", selection_run_id)
         fig = confusion_figure(
             trained.confusion,
             trained.horizon.classes,
@@ -247,3 +255,60 @@ def describe(decision: PromotionDecision) -> str:
             "reason": decision.reason,
         }
     )
+
+
+def _next_feature_set_version(client: MlflowClient, name: str, features: tuple[str, ...]) -> int:
+    """The version for feature set `name` with `features`: the latest one's if identical, else one more."""
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.feature_set_name = '{name}'",
+        order_by=["attributes.start_time DESC"],
+    )
+    versions = [
+        (int(r.data.tags["feature_set_version"]), r) for r in runs if "feature_set_version" in r.data.tags
+    ]
+    if not versions:
+        return 1
+    latest_version, latest = max(versions, key=lambda v: v[0])
+    stored = FeatureSet.from_dict(mlflow.artifacts.load_dict(f"runs:/{latest.info.run_id}/feature_set.json"))
+    return latest_version if stored.features == features else latest_version + 1
+
+
+def log_selection(selection, *, lineage: dict[str, str] | None = None) -> tuple[FeatureSet, str]:
+    """Log a SHAP selection as an MLflow run (summary plot, kept/dropped table, the feature set).
+
+    Returns the pruned feature set, versioned (an identical selection keeps the latest version number),
+    and the run id, so each model trained on it can carry the same plot.
+    """
+    from pipelines.selection import pruned_feature_set, summary_figure
+
+    client = configure()
+    draft = pruned_feature_set(selection, 1)
+    version = _next_feature_set_version(client, draft.name, draft.features)
+    feature_set = pruned_feature_set(selection, version)
+    with mlflow.start_run(
+        run_name=f"shap-{selection.horizon.key}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    ) as run:
+        mlflow.set_tags(
+            {
+                "kind": "feature_selection",
+                "horizon": selection.horizon.key,
+                "feature_set_name": feature_set.name,
+                "feature_set_version": str(version),
+                **{k: str(v) for k, v in (lineage or {}).items()},
+            }
+        )
+        mlflow.log_params(
+            {
+                "candidates": selection.candidates.key,
+                "k": len(feature_set.features),
+                "explained_rows": len(selection.sample),
+            }
+        )
+        mlflow.log_dict(feature_set.to_dict(), "feature_set.json")
+        mlflow.log_table(selection.table(), "shap_kept_dropped.json")
+        fig = summary_figure(selection)
+        mlflow.log_figure(fig, "shap_summary.png")
+        plt.close(fig)
+    return feature_set, run.info.run_id

@@ -12,7 +12,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss
 
 from feature_store.features import FeatureSet
 from feature_store.schema import LABELS_15M, LABELS_30M
-from pipelines.dataset import class_balance, split_by_days
+from pipelines.dataset import class_balance, split_by_days, split_dataset
 
 
 @dataclass(frozen=True)
@@ -83,15 +83,14 @@ def train_direction_model(
     horizon: Horizon,
     feature_set: FeatureSet,
     *,
-    holdout_days: int = 2,
     params: dict | None = None,
 ) -> TrainedModel:
-    """Fit a multiclass LightGBM for `horizon` on all but the last `holdout_days` days; score the rest.
+    """Fit a multiclass LightGBM for `horizon` on the dataset's training days; score its held-out days.
 
-    Needs at least `holdout_days + 2` days: one or more to fit, one to stop early on, the held-out ones.
+    Needs at least two training days: one or more to fit, the last one to stop early on.
     """
     params = {**DEFAULT_PARAMS, **(params or {})}
-    train, held, held_days = split_by_days(dataset, holdout_days)
+    train, held, held_days = split_dataset(dataset)
     # Early stopping watches the last training day, never the held-out days that promotion compares on.
     fit, stop_on, _ = split_by_days(train, 1)
     index = {c: i for i, c in enumerate(horizon.classes)}

@@ -40,10 +40,10 @@ def champions(tmp_path_factory: pytest.TempPathFactory, model_dataset: pd.DataFr
     try:
         for horizon in (HORIZON_15M, HORIZON_30M):
             trained = train_direction_model(
-                model_dataset, horizon, direction_starter_v1, holdout_days=1, params=SMALL_PARAMS
+                model_dataset, horizon, direction_starter_v1, params=SMALL_PARAMS
             )
             version = registry.log_and_register(trained, lineage={"test": "champions fixture"})
-            held = model_dataset[model_dataset["day"].isin(trained.holdout_days)]
+            held = model_dataset[model_dataset["holdout"]]
             assert registry.promote_if_better(horizon.model_name, version, held).promoted
         yield uri
     finally:

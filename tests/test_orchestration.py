@@ -13,7 +13,9 @@ from orchestration.definitions import defs
 from orchestration.features.assets import tick_features, tick_labels, training_dataset
 from orchestration.resources import MlflowResource, OfflineStoreResource, TickStoreResource
 from orchestration.ticks.assets import raw_ticks
+from orchestration.ticks.partitions import symbol_day_key
 from orchestration.training.assets import MODEL_ASSETS
+from orchestration.training.selection import shap_feature_sets
 from pipelines import registry
 from tests.fixtures_models import FIRST_DAY
 
@@ -23,6 +25,7 @@ EXPECTED_ASSETS = {
     "tick_labels",
     "tick_features",
     "training_dataset",
+    "shap_feature_sets",
     "direction_15m_model",
     "direction_30m_model",
     "direction_15m_champion",
@@ -67,7 +70,7 @@ def test_asset_graph_materialises_into_champions(resources):
     for day in days:
         result = dg.materialize(
             [raw_ticks, tick_labels, tick_features],
-            partition_key=day,
+            partition_key=symbol_day_key(day, "NIFTY"),
             resources=resources,
             run_config={"ops": {"raw_ticks": {"config": {"seed": 3, "signal": 1.0}}}},
         )
@@ -76,13 +79,14 @@ def test_asset_graph_materialises_into_champions(resources):
         ticks_meta = result.asset_materializations_for_node("raw_ticks")[0].metadata
         assert ticks_meta["ticks"].value > 40_000
 
-    small = {"holdout_days": 1, "num_boost_round": 40}
+    small = {"num_boost_round": 40}
     result = dg.materialize(
-        [training_dataset, *MODEL_ASSETS],
+        [training_dataset, shap_feature_sets, *MODEL_ASSETS],
         resources=resources,
         run_config={
             "ops": {
-                "training_dataset": {"config": {"stride": 10}},
+                "training_dataset": {"config": {"stride": 10, "holdout_days": 1}},
+                "shap_feature_sets": {"config": {"k": 8}},
                 "direction_15m_model": {"config": small},
                 "direction_30m_model": {"config": small},
             }
@@ -91,12 +95,17 @@ def test_asset_graph_materialises_into_champions(resources):
 
     assert result.success
     assert all(c.passed for c in result.get_asset_check_evaluations())
+    client = registry.configure()
     for name in ("direction_15m", "direction_30m"):
         candidate = result.output_for_node(f"{name}_model")
         assert result.output_for_node(f"{name}_champion")["champion"] == candidate["version"] == "1"
         assert registry.champion_version(name.replace("_", "-")) == "1"
         meta = result.asset_materializations_for_node(f"{name}_model")[0].metadata
         assert 0 < meta["holdout_accuracy"].value <= 1 and "confusion_matrix" in meta
+        loaded = registry.load_champion(name.replace("_", "-"))
+        assert loaded.feature_set.name.startswith("shap_") and len(loaded.feature_set.features) == 8
+        artifacts = {a.path for a in client.list_artifacts(loaded.run_id)}
+        assert {"shap_summary.png", "shap_kept_dropped.json", "feature_set.json"} <= artifacts
 
 
 def registry_days(n: int):

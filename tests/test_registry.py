@@ -35,10 +35,10 @@ OVERFIT = {
 
 def _register(dataset, **params):
     trained = train_direction_model(
-        dataset, HORIZON_15M, direction_starter_v1, holdout_days=1, params={**SMALL_PARAMS, **params}
+        dataset, HORIZON_15M, direction_starter_v1, params={**SMALL_PARAMS, **params}
     )
     version = registry.log_and_register(trained, lineage={"dagster_run_id": "test-run"})
-    return trained, version, dataset[dataset["day"].isin(trained.holdout_days)]
+    return trained, version, dataset[dataset["holdout"]]
 
 
 def test_first_version_becomes_champion(fresh_mlflow, model_dataset):

@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 
+from tickml.data_commands import _date, add_commands
 from tickml.env import apply_defaults
 
 
@@ -101,13 +102,6 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from exc
-
-
 def _sim_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--symbol", default="NIFTY", help="instrument from instruments.yaml (default NIFTY)")
     p.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
@@ -164,6 +158,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, required=True, help="first day YYYY-MM-DD")
     p.add_argument("--days", type=int, default=1, help="number of trading days (default 1)")
     p.set_defaults(func=_simulate)
+    add_commands(sub)
     return root
 
 

@@ -48,7 +48,7 @@ class DemoSummary:
         ]
         for name, m in self.models.items():
             lines.append(
-                f"  {name:<22}  v{m['version']}, champion v{m['champion']}: held-out log loss "
+                f"  {name:<22}  v{m['version']} on {m['feature_set']}, champion v{m['champion']}: held-out log loss "
                 f"{m['log_loss']:.4f}, accuracy {m['accuracy']:.3f}, macro F1 {m['macro_f1']:.3f} ({m['reason']})"
             )
         requests = max(len(self.latencies_ms), 1)
@@ -75,6 +75,7 @@ def run_demo(
     from feature_store.offline import OfflineStore
     from feature_store.store import open_store
     from orchestration.definitions import defs
+    from orchestration.ticks.partitions import symbol_day_key
     from pipelines import registry
     from pipelines.simulate import simulate_session
 
@@ -86,7 +87,9 @@ def run_demo(
     run_config = {"ops": {"raw_ticks": {"config": {"seed": seed, "signal": signal}}}, **quiet}
     ticks_job = defs.resolve_job_def("ticks_job")
     for day in tqdm(train_days, desc="ticks → labels → features", unit="day"):
-        ticks_job.execute_in_process(partition_key=day.isoformat(), instance=instance, run_config=run_config)
+        ticks_job.execute_in_process(
+            partition_key=symbol_day_key(day.isoformat(), "NIFTY"), instance=instance, run_config=run_config
+        )
     summary.seconds["data"] = time.monotonic() - clock
 
     clock = time.monotonic()
@@ -105,6 +108,7 @@ def run_demo(
             "version": candidate["version"],
             "champion": decision["champion"],
             "reason": decision["reason"],
+            "feature_set": f"{mv.tags['feature_set']}@v{mv.tags['feature_set_version']}",
             **{k.removeprefix("holdout_"): v for k, v in run.data.metrics.items()},
         }
 

@@ -6,7 +6,16 @@ import numpy as np
 import pandas as pd
 
 from feature_store.instruments import get_instrument
-from feature_store.schema import coerce_predictions, coerce_ticks, validate_ticks
+from feature_store.schema import (
+    QUARANTINE_REASONS,
+    coerce_predictions,
+    coerce_quarantine,
+    coerce_ticks,
+    validate_ticks,
+)
+
+QUARANTINE_KEY = ["source", "row"]
+_TEXT = ("source", "symbol", "detail", "raw")
 
 
 def prepare_ticks(ticks: pd.DataFrame) -> pd.DataFrame:
@@ -28,6 +37,45 @@ def prepare_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
         get_instrument(symbol)  # every stored row must belong to a configured instrument
     frame = frame.drop_duplicates(["symbol", "ts", "seq"], keep="first")
     return frame.sort_values(["symbol", "ts", "seq"]).reset_index(drop=True)
+
+
+def prepare_quarantine(rows: pd.DataFrame) -> pd.DataFrame:
+    """Canonical quarantine rows sorted by (source, row), the first of duplicate keys kept.
+
+    Raises KeyError for a missing column, ValueError for an unknown reason, a missing source or a `day`
+    that is neither "" nor YYYY-MM-DD. NUL characters in text become U+FFFD: PostgreSQL text cannot hold
+    them and both backends must store the same thing.
+    """
+    frame = coerce_quarantine(rows)
+    if (frame["source"] == "").any():
+        raise ValueError("quarantine rows need a source (the file or feed they came from)")
+    bad_day = frame["day"][(frame["day"] != "") & ~frame["day"].str.fullmatch(r"\d{4}-\d{2}-\d{2}")]
+    if not bad_day.empty:
+        raise ValueError(f"quarantine day must be '' or YYYY-MM-DD, got {bad_day.iloc[0]!r}")
+    for col in (*_TEXT, "reason"):
+        if frame[col].str.contains("\0", regex=False).any():
+            frame[col] = frame[col].str.replace("\0", "\ufffd", regex=False)
+    frame = frame.drop_duplicates(QUARANTINE_KEY, keep="first")
+    return frame.sort_values(QUARANTINE_KEY).reset_index(drop=True)
+
+
+def stats_rows(ticks: dict[tuple[str, str], int], reasons: dict[tuple[str, str, str], int]) -> list[dict]:
+    """The `TickStore.stats` list from tick counts by (symbol, day) and quarantine counts by (symbol, day, reason)."""
+    order = {reason: i for i, reason in enumerate(QUARANTINE_REASONS)}
+    by_day: dict[tuple[str, str], dict[str, int]] = {key: {} for key in ticks}
+    for (symbol, day, reason), count in reasons.items():
+        if count:
+            by_day.setdefault((symbol, day), {})[reason] = int(count)
+    return [
+        {
+            "symbol": symbol,
+            "day": day,
+            "ticks": int(ticks.get((symbol, day), 0)),
+            "quarantined": sum(by_reason.values()),
+            "reasons": {r: by_reason[r] for r in sorted(by_reason, key=order.__getitem__)},
+        }
+        for (symbol, day), by_reason in sorted(by_day.items())
+    ]
 
 
 def trading_days(frame: pd.DataFrame) -> np.ndarray:

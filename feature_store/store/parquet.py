@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pandas as pd
 import pyarrow as pa
@@ -20,12 +20,23 @@ import pyarrow.parquet as pq
 from feature_store.instruments import get_instrument
 from feature_store.schema import (
     PREDICTION_DTYPES,
+    QUARANTINE_DTYPES,
     TICK_DTYPES,
     coerce_predictions,
+    coerce_quarantine,
     coerce_ticks,
     empty_ticks,
 )
-from feature_store.store._common import check_limit, prepare_predictions, prepare_ticks, trading_days, utc
+from feature_store.store._common import (
+    QUARANTINE_KEY,
+    check_limit,
+    prepare_predictions,
+    prepare_quarantine,
+    prepare_ticks,
+    stats_rows,
+    trading_days,
+    utc,
+)
 from feature_store.store.base import TickKey, TickStore
 
 _ARROW_TYPES = {
@@ -37,6 +48,7 @@ _ARROW_TYPES = {
 }
 TICK_ARROW_SCHEMA = pa.schema([(c, _ARROW_TYPES[t]) for c, t in TICK_DTYPES.items()])
 PREDICTION_ARROW_SCHEMA = pa.schema([(c, _ARROW_TYPES[t]) for c, t in PREDICTION_DTYPES.items()])
+QUARANTINE_ARROW_SCHEMA = pa.schema([(c, _ARROW_TYPES[t]) for c, t in QUARANTINE_DTYPES.items()])
 _TS = pa.timestamp("ns", tz="UTC")
 # small enough that a poll for the newest ticks reads one group, large enough to compress well
 ROW_GROUP = 65_536
@@ -45,6 +57,11 @@ ROW_GROUP = 65_536
 class ParquetTickStore(TickStore):
     """Ticks and predictions under `root/{ticks,predictions}/symbol=S/day=YYYY-MM-DD/`, cursors as JSON.
 
+    Quarantined rows live under `root/quarantine/symbol=Q/day=D/quarantine.parquet` sorted by (source, row),
+    where Q is the URL-quoted symbol (any text a dirty file holds, "" when unknown) and D is "" when the
+    day is unknown. A source row always parses to the same symbol and day, so checking its (source, row)
+    key within that one file makes re-ingesting a file quarantine nothing twice.
+
     Each file holds one symbol's trading day sorted by (ts, seq). A write merges into the stored file
     and replaces it atomically (temp file + os.replace) under a per-partition lock, so writers never
     lose each other's rows and readers see the old or the new file, never half of one.
@@ -52,7 +69,7 @@ class ParquetTickStore(TickStore):
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        for kind in ("ticks", "predictions", "cursors"):
+        for kind in ("ticks", "predictions", "cursors", "quarantine"):
             (self.root / kind).mkdir(parents=True, exist_ok=True)
 
     def __repr__(self) -> str:
@@ -142,6 +159,72 @@ class ParquetTickStore(TickStore):
         record = {"name": name, "value": value, "updated_at": pd.Timestamp.now(tz="UTC").isoformat()}
         path = self._cursor_file(name)
         _replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(record)))
+
+    # quarantine and stats -----------------------------------------------------------------------------
+
+    def write_quarantine(self, rows: pd.DataFrame) -> int:
+        """Store quarantined rows (UTC `ts`); idempotent on (source, row); return how many were new."""
+        frame = prepare_quarantine(rows)
+        new = 0
+        for (symbol, day), part in frame.groupby(["symbol", "day"], sort=False):
+            new += self._merge_quarantine(self._quarantine_file(symbol, day), part)
+        return new
+
+    def read_quarantine(self, symbol: str | None = None, day: dt.date | None = None) -> pd.DataFrame:
+        """Quarantined rows, optionally of one symbol and/or trading day, ordered by (source, row)."""
+        pattern = "symbol=*" if symbol is None else f"symbol={quote(symbol, safe='')}"
+        pattern += "/day=*" if day is None else f"/day={day.isoformat()}"
+        tables = [QUARANTINE_ARROW_SCHEMA.empty_table()]
+        tables += [
+            _read(f, QUARANTINE_ARROW_SCHEMA) for f in self.root.glob(f"quarantine/{pattern}/*.parquet")
+        ]
+        table = pa.concat_tables(tables).sort_by([(c, "ascending") for c in QUARANTINE_KEY])
+        return coerce_quarantine(table.to_pandas())
+
+    def stats(self) -> list[dict]:
+        """Ticks and quarantined rows by reason per (symbol, trading day), from file metadata and reasons only."""
+        ticks = {
+            (f.parent.parent.name.removeprefix("symbol="), f.parent.name.removeprefix("day=")): (
+                pq.read_metadata(f).num_rows  # the footer only: no tick is read to be counted
+            )
+            for f in self.root.glob("ticks/symbol=*/day=*/ticks.parquet")
+        }
+        reasons: dict[tuple[str, str, str], int] = {}
+        for f in self.root.glob("quarantine/symbol=*/day=*/quarantine.parquet"):
+            symbol = unquote(f.parent.parent.name.removeprefix("symbol="))
+            day = f.parent.name.removeprefix("day=")
+            counts = pc.value_counts(pq.read_table(f, columns=["reason"])["reason"].combine_chunks())
+            for item in counts.to_pylist():
+                reasons[(symbol, day, item["values"])] = item["counts"]
+        return stats_rows(ticks, reasons)
+
+    def _quarantine_file(self, symbol: str, day: str) -> Path:
+        # quote(): a quarantined symbol is whatever the dirty file held, "/" and ".." included
+        return (
+            self.root
+            / "quarantine"
+            / f"symbol={quote(symbol, safe='')}"
+            / f"day={day}"
+            / "quarantine.parquet"
+        )
+
+    def _merge_quarantine(self, path: Path, batch: pd.DataFrame) -> int:
+        """Add the rows of `batch` whose (source, row) is not in `path` yet; return how many were added."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(path.parent / ".lock"):
+            stored = (
+                _read(path, QUARANTINE_ARROW_SCHEMA)
+                if path.exists()
+                else QUARANTINE_ARROW_SCHEMA.empty_table()
+            )
+            known = pd.MultiIndex.from_arrays([stored["source"].to_pandas(), stored["row"].to_pandas()])
+            fresh = batch[~pd.MultiIndex.from_frame(batch[QUARANTINE_KEY]).isin(known)]
+            if fresh.empty:
+                return 0
+            incoming = pa.Table.from_pandas(fresh, schema=QUARANTINE_ARROW_SCHEMA, preserve_index=False)
+            merged = pa.concat_tables([stored, incoming]).sort_by([(c, "ascending") for c in QUARANTINE_KEY])
+            _replace_atomically(path, lambda tmp: pq.write_table(merged, tmp, row_group_size=ROW_GROUP))
+            return len(fresh)
 
     # layout --------------------------------------------------------------------------------------------
 

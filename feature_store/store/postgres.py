@@ -14,82 +14,30 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from feature_store.schema import PREDICTION_DTYPES, TICK_DTYPES, coerce_predictions, coerce_ticks
-from feature_store.store._common import check_limit, prepare_predictions, prepare_ticks, trading_days, utc
+from feature_store.instruments import get_instrument
+from feature_store.schema import (
+    PREDICTION_DTYPES,
+    QUARANTINE_DTYPES,
+    TICK_DTYPES,
+    coerce_predictions,
+    coerce_quarantine,
+    coerce_ticks,
+)
+from feature_store.store._common import (
+    check_limit,
+    prepare_predictions,
+    prepare_quarantine,
+    prepare_ticks,
+    stats_rows,
+    utc,
+)
+from feature_store.store._pgticks import day_groups, write_day
 from feature_store.store.base import TickKey, TickStore
-
-SCHEMA_VERSION = 1
-# Version 1 of the schema. Timestamps are epoch nanoseconds (UTC) in bigint columns because timestamptz
-# keeps only microseconds; `ts` beside them is the same instant truncated to µs, for people and SQL tools.
-# Later versions (day range-partitioning of ticks) go in as new migrations after this one, never edits.
-SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS tickml_schema (
-    version integer PRIMARY KEY,
-    applied_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS ticks (
-    symbol text NOT NULL,
-    ts_ns bigint NOT NULL,
-    seq bigint NOT NULL,
-    ts timestamptz NOT NULL,
-    price double precision NOT NULL,
-    size double precision NOT NULL,
-    volume double precision NOT NULL,
-    side smallint NOT NULL,
-    bid double precision,
-    ask double precision,
-    bid_size double precision,
-    ask_size double precision,
-    oi double precision,
-    -- also the index of "ticks of symbol S after (ts_ns, seq)": a row comparison on its prefix
-    PRIMARY KEY (symbol, ts_ns, seq)
-);
--- exchange-local trading days with ticks, maintained on write so days() and symbols() never scan ticks
-CREATE TABLE IF NOT EXISTS tick_days (
-    symbol text NOT NULL,
-    day date NOT NULL,
-    PRIMARY KEY (symbol, day)
-);
-CREATE TABLE IF NOT EXISTS predictions (
-    symbol text NOT NULL,
-    ts_ns bigint NOT NULL,
-    seq bigint NOT NULL,
-    ts timestamptz NOT NULL,
-    p15_down double precision,
-    p15_trap_down double precision,
-    p15_flat double precision,
-    p15_trap_up double precision,
-    p15_up double precision,
-    p30_down double precision,
-    p30_flat double precision,
-    p30_up double precision,
-    signal text,
-    confidence double precision,
-    action text,
-    reason text,
-    model_15m_version text,
-    model_30m_version text,
-    scored_at_ns bigint,
-    PRIMARY KEY (symbol, ts_ns, seq)
-);
-CREATE TABLE IF NOT EXISTS cursors (
-    name text PRIMARY KEY,
-    value text NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-INSERT INTO tickml_schema (version) VALUES (1) ON CONFLICT DO NOTHING;
-"""
+from feature_store.store.migrations import create_partition, migrate
 
 _CSV_TYPES = {"str": pa.string(), "int64": pa.int64(), "int8": pa.int8(), "float64": pa.float64()}
 _NS = pa.timestamp("ns", tz="UTC")
 _CSV_WRITE = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
-
-
-def migrate(cur: psycopg.Cursor) -> None:
-    """Bring the database to `SCHEMA_VERSION`; safe to run concurrently from many processes."""
-    # CREATE ... IF NOT EXISTS still races on the catalog when two processes open the store at once
-    cur.execute("SELECT pg_advisory_xact_lock(hashtext('tickml.schema'))")
-    cur.execute(SCHEMA_V1)
 
 
 class _Layout:
@@ -133,14 +81,16 @@ def _is_time(dtype: str) -> bool:
 
 TICKS = _Layout("ticks", TICK_DTYPES)
 PREDICTIONS = _Layout("predictions", PREDICTION_DTYPES)
+QUARANTINE = _Layout("quarantine", QUARANTINE_DTYPES)
 
 
 class PostgresTickStore(TickStore):
     """Ticks, trading days, predictions and cursors in PostgreSQL; the schema is created on open.
 
     One connection per store, used under a lock so a store may be shared by threads; every method is
-    one transaction. Writes COPY into a temp table and insert with ON CONFLICT DO NOTHING, so they are
-    idempotent on (symbol, ts_ns, seq) and the first stored version of a tick wins.
+    one transaction. Ticks go by binary COPY into their trading day's partition (`_pgticks`); predictions
+    and quarantine rows COPY into a temp table and insert with ON CONFLICT DO NOTHING. Every write is
+    idempotent on its key and the first stored version of a row wins. The schema is `migrations`.
     """
 
     def __init__(self, url: str) -> None:
@@ -148,6 +98,7 @@ class PostgresTickStore(TickStore):
         self._lock = threading.RLock()
         self._conn: psycopg.Connection | None = None
         self._closed = False
+        self._partitions: set[dt.date] = set()  # days whose partition is known to exist
         with self._transaction() as cur:
             migrate(cur)
 
@@ -161,49 +112,49 @@ class PostgresTickStore(TickStore):
     # ticks ---------------------------------------------------------------------------------------------
 
     def write_ticks(self, ticks: pd.DataFrame) -> int:
-        """Validate and store canonical ticks (UTC `ts`); return how many (symbol, ts, seq) were new."""
+        """Validate and store canonical ticks (UTC `ts`); return how many (symbol, ts, seq) were new.
+
+        The day partitions a write needs are created first, each in its own short transaction; then
+        every symbol-day is written (see `_pgticks`) in one transaction, so a failed write stores nothing.
+        """
         frame = prepare_ticks(ticks)
         if frame.empty:
             return 0
-        days = sorted(set(zip(frame["symbol"], trading_days(frame), strict=True)))
+        groups = day_groups(frame)
+        self._ensure_partitions({day for _, day, _ in groups})
         with self._transaction() as cur:
-            new = self._insert(cur, TICKS, frame)
-            cur.executemany(
-                "INSERT INTO tick_days (symbol, day) VALUES (%s, %s) ON CONFLICT DO NOTHING", days
-            )
-        return new
+            return sum(write_day(cur, symbol, day, part) for symbol, day, part in groups)
 
     def read_ticks(
         self, symbol: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
     ) -> pd.DataFrame:
         """Ticks of `symbol` with start <= ts < end (UTC; None is unbounded), ordered by (ts, seq)."""
+        start, end = utc(start), utc(end)
         where, params = _time_filter(start, end)
-        query = sql.SQL("SELECT {} FROM ticks WHERE symbol = %s{} ORDER BY ts_ns, seq").format(
-            TICKS.select_list(), where
+        days, day_params = _day_filter(symbol, start, end)
+        query = sql.SQL("SELECT {} FROM ticks WHERE symbol = %s{}{} ORDER BY ts_ns, seq").format(
+            TICKS.select_list(), where, days
         )
-        return coerce_ticks(self._select(TICKS, query, [symbol, *params]))
+        return coerce_ticks(self._select(TICKS, query, [symbol, *params, *day_params]))
 
     def ticks_after(self, symbol: str, after: TickKey | None, limit: int | None = None) -> pd.DataFrame:
         """Up to `limit` ticks of `symbol` strictly after `after` (epoch ns UTC, seq), in (ts, seq) order."""
         check_limit(limit)
-        where, params = sql.SQL(""), []
-        if after is not None:
-            where, params = sql.SQL(" AND (ts_ns, seq) > (%s, %s)"), [int(after.ts_ns), int(after.seq)]
-        # LIMIT NULL means no limit in PostgreSQL
-        query = sql.SQL("SELECT {} FROM ticks WHERE symbol = %s{} ORDER BY ts_ns, seq LIMIT %s").format(
-            TICKS.select_list(), where
-        )
-        return coerce_ticks(self._select(TICKS, query, [symbol, *params, limit]))
+        query, params = ticks_after_query(symbol, after, limit)
+        return coerce_ticks(self._select(TICKS, query, params))
 
     def symbols(self) -> list[str]:
         """Symbols with at least one stored tick, sorted."""
         with self._transaction() as cur:
-            return [row[0] for row in cur.execute("SELECT DISTINCT symbol FROM tick_days ORDER BY symbol")]
+            rows = cur.execute("SELECT DISTINCT symbol FROM tick_days WHERE ticks > 0 ORDER BY symbol")
+            return [row[0] for row in rows]
 
     def days(self, symbol: str) -> list[dt.date]:
         """Exchange-local trading days with stored ticks of `symbol`, sorted."""
         with self._transaction() as cur:
-            rows = cur.execute("SELECT day FROM tick_days WHERE symbol = %s ORDER BY day", [symbol])
+            rows = cur.execute(
+                "SELECT day FROM tick_days WHERE symbol = %s AND ticks > 0 ORDER BY day", [symbol]
+            )
             return [row[0] for row in rows]
 
     # predictions ---------------------------------------------------------------------------------------
@@ -245,7 +196,47 @@ class PostgresTickStore(TickStore):
                 [name, value],
             )
 
+    # quarantine and stats -----------------------------------------------------------------------------
+
+    def write_quarantine(self, rows: pd.DataFrame) -> int:
+        """Store quarantined rows (UTC `ts`); idempotent on (source, row); return how many were new."""
+        frame = prepare_quarantine(rows)
+        if frame.empty:
+            return 0
+        frame["day"] = frame["day"].replace("", None)  # an unknown day is NULL in the date column
+        with self._transaction() as cur:
+            return self._insert(cur, QUARANTINE, frame)
+
+    def read_quarantine(self, symbol: str | None = None, day: dt.date | None = None) -> pd.DataFrame:
+        """Quarantined rows, optionally of one symbol and/or trading day, ordered by (source, row)."""
+        where, params = sql.SQL(""), []
+        if symbol is not None:
+            where, params = sql.SQL(" AND symbol = %s"), [symbol]
+        if day is not None:
+            where, params = sql.SQL("{} AND day = %s").format(where), [*params, day]
+        query = sql.SQL('SELECT {} FROM quarantine WHERE true{} ORDER BY source, "row"').format(
+            QUARANTINE.select_list(), where
+        )
+        return coerce_quarantine(self._select(QUARANTINE, query, params))
+
+    def stats(self) -> list[dict]:
+        """Ticks (tick_days' counts, kept by every write) and quarantined rows by reason per symbol-day."""
+        with self._transaction() as cur:
+            counts = cur.execute("SELECT symbol, day, ticks FROM tick_days WHERE ticks > 0").fetchall()
+            quarantined = cur.execute(
+                "SELECT symbol, coalesce(day::text, ''), reason, count(*) FROM quarantine GROUP BY 1, 2, 3"
+            ).fetchall()
+        ticks = {(symbol, day.isoformat()): n for symbol, day, n in counts}
+        return stats_rows(ticks, {(s, d, r): n for s, d, r, n in quarantined})
+
     # plumbing ------------------------------------------------------------------------------------------
+
+    def _ensure_partitions(self, days: set[dt.date]) -> None:
+        """Create the missing ticks partitions of `days`, committing each at once (see `create_partition`)."""
+        for day in sorted(days - self._partitions):
+            with self._transaction() as cur:
+                create_partition(cur, day)
+            self._partitions.add(day)
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Cursor]:
@@ -256,6 +247,8 @@ class PostgresTickStore(TickStore):
                 self._conn = psycopg.connect(self.url, autocommit=True)
                 # any value > 0 makes float8 text output shortest-exact: prices survive CSV COPY bit for bit
                 self._conn.execute("SET extra_float_digits = 1")
+                # dates travel as text in CSV COPY: YYYY-MM-DD whatever the server's default
+                self._conn.execute("SET DateStyle = ISO")
             with self._conn.transaction(), self._conn.cursor() as cur:
                 yield cur
 
@@ -297,10 +290,52 @@ class PostgresTickStore(TickStore):
             read_options=pacsv.ReadOptions(column_names=layout.csv_schema.names),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types=layout.csv_schema, strings_can_be_null=True, quoted_strings_can_be_null=False
+                column_types=layout.csv_schema,
+                # PostgreSQL writes NULL as an unquoted empty field and only that: text such as "NaN" or
+                # "null" arrives unquoted and must stay text
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
             ),
         )
         return layout.from_csv_table(table)
+
+
+def ticks_after_query(symbol: str, after: TickKey | None, limit: int | None) -> tuple[sql.Composed, list]:
+    """The SELECT of `ticks_after` and its parameters: an index range scan of the cursor's days only."""
+    where, params = sql.SQL(""), []
+    if after is not None:
+        days, day_params = _day_filter(symbol, pd.Timestamp(after.ts_ns, tz="UTC"), None)
+        where = sql.SQL(" AND (ts_ns, seq) > (%s, %s){}").format(days)
+        params = [int(after.ts_ns), int(after.seq), *day_params]
+    # LIMIT NULL means no limit in PostgreSQL
+    query = sql.SQL("SELECT {} FROM ticks WHERE symbol = %s{} ORDER BY ts_ns, seq LIMIT %s").format(
+        TICKS.select_list(), where
+    )
+    return query, [symbol, *params, limit]
+
+
+def _day_filter(
+    symbol: str, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> tuple[sql.Composable, list]:
+    """Conditions on the partition key `day` that hold for every tick with start <= ts <= end.
+
+    A symbol's trading day never decreases as its ts grows, so the days of the bounds bound the day
+    and PostgreSQL reads only those partitions. Nothing for a symbol without an instrument: it has no
+    stored ticks either.
+    """
+    try:
+        trading_day = get_instrument(symbol).trading_day
+    except KeyError:
+        return sql.SQL(""), []
+    parts, params = [], []
+    if start is not None:
+        parts.append(sql.SQL(" AND day >= %s"))
+        params.append(trading_day(pd.DatetimeIndex([start]))[0])
+    if end is not None:
+        parts.append(sql.SQL(" AND day <= %s"))
+        params.append(trading_day(pd.DatetimeIndex([end]))[0])
+    return sql.Composed(parts), params
 
 
 def _time_filter(start: pd.Timestamp | None, end: pd.Timestamp | None) -> tuple[sql.Composable, list]:

@@ -12,59 +12,58 @@ from feature_store.instruments import get_instrument
 from orchestration.plots import figure_md
 from orchestration.resources import OfflineStoreResource, TickStoreResource
 from orchestration.ticks.assets import raw_ticks
-from orchestration.ticks.partitions import TRADING_DAYS
-from pipelines.dataset import build_dataset, class_balance, dataset_failures
+from orchestration.ticks.partitions import SYMBOL_DAYS
+from pipelines.dataset import build_dataset, class_balance, dataset_failures, mark_holdout
 from pipelines.labels import label_ticks
 
 DATASET = "training_dataset"
 
 
-def _day_ticks(context: dg.AssetExecutionContext, tick_store: TickStoreResource):
-    """(symbol, instrument, ticks) for each stored symbol with ticks in this partition's session."""
-    day = dt.date.fromisoformat(context.partition_key)
+def _partition_ticks(context: dg.AssetExecutionContext, tick_store: TickStoreResource):
+    """(symbol, instrument, day, ticks) of this partition's symbol-day session from the tick store."""
+    keys = context.partition_key.keys_by_dimension
+    day, symbol = dt.date.fromisoformat(keys["day"]), keys["symbol"]
+    instrument = get_instrument(symbol)
     store = tick_store.open()
     try:
-        for symbol in store.symbols():
-            instrument = get_instrument(symbol)
-            start, end = instrument.session_bounds(day)
-            ticks = store.read_ticks(symbol, start, end)
-            if len(ticks):
-                yield symbol, instrument, day, ticks
+        return symbol, instrument, day, store.read_ticks(symbol, *instrument.session_bounds(day))
     finally:
         store.close()
 
 
-@dg.asset(partitions_def=TRADING_DAYS, group_name="features", deps=[raw_ticks])
+@dg.asset(partitions_def=SYMBOL_DAYS, group_name="features", deps=[raw_ticks])
 def tick_labels(
     context: dg.AssetExecutionContext, tick_store: TickStoreResource, offline_store: OfflineStoreResource
 ) -> dg.MaterializeResult:
     """15-minute (5-class) and 30-minute (3-class) labels of every tick of the day, from its future only."""
-    offline, balance, rows = offline_store.store(), {}, 0
-    for symbol, instrument, day, ticks in _day_ticks(context, tick_store):
-        labels = label_ticks(ticks, instrument)
-        offline.write("labels", symbol, day, labels)
-        rows += len(labels)
-        balance[symbol] = {
-            "15m": class_balance(labels["label_15m"]),
-            "30m": class_balance(labels["label_30m"]),
+    symbol, instrument, day, ticks = _partition_ticks(context, tick_store)
+    labels = label_ticks(ticks, instrument)
+    offline_store.store().write("labels", symbol, day, labels)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(labels),
+            "unlabeled": int(labels["label_15m"].isna().sum()),
+            "class_balance_15m": class_balance(labels["label_15m"]),
+            "class_balance_30m": class_balance(labels["label_30m"]),
         }
-        balance[symbol]["unlabeled"] = int(labels["label_15m"].isna().sum())
-    return dg.MaterializeResult(metadata={"rows": rows, "class_balance": balance})
+    )
 
 
-@dg.asset(partitions_def=TRADING_DAYS, group_name="features", deps=[raw_ticks])
+@dg.asset(partitions_def=SYMBOL_DAYS, group_name="features", deps=[raw_ticks])
 def tick_features(
     context: dg.AssetExecutionContext, tick_store: TickStoreResource, offline_store: OfflineStoreResource
 ) -> dg.MaterializeResult:
     """Every catalogue feature for every tick of the day (batch engine; the service runs the online one)."""
-    offline, rows, nan_share = offline_store.store(), 0, {}
-    for symbol, instrument, day, ticks in _day_ticks(context, tick_store):
-        features = compute_features(ticks, instrument)
-        offline.write("features", symbol, day, features)
-        rows += len(features)
-        nan_share[symbol] = round(float(features[list(FEATURE_NAMES)].isna().to_numpy().mean()), 4)
+    symbol, instrument, day, ticks = _partition_ticks(context, tick_store)
+    features = compute_features(ticks, instrument)
+    offline_store.store().write("features", symbol, day, features)
+    values = features[list(FEATURE_NAMES)].to_numpy()
     return dg.MaterializeResult(
-        metadata={"rows": rows, "features": len(FEATURE_NAMES), "nan_share": nan_share}
+        metadata={
+            "rows": len(features),
+            "features": len(FEATURE_NAMES),
+            "nan_share": round(float(np.isnan(values).mean()), 4) if values.size else 0.0,
+        }
     )
 
 
@@ -72,6 +71,10 @@ class DatasetConfig(dg.Config):
     symbol: str = Field(default="NIFTY", description="Symbol whose days make the dataset")
     stride: int = Field(
         default=5, description="Keep every k-th tick of a day (neighbours share their labels)"
+    )
+    holdout_days: int = Field(
+        default=2,
+        description="Last trading days held out: never seen by SHAP selection or training; promotion compares on them",
     )
 
 
@@ -96,15 +99,19 @@ def training_dataset(
     offline = offline_store.store()
     instrument = get_instrument(config.symbol)
     days = sorted(set(offline.days("features", config.symbol)) & set(offline.days("labels", config.symbol)))
-    if len(days) < 3:
+    if len(days) < config.holdout_days + 2:
         raise dg.Failure(
-            f"need at least 3 days with features and labels for {config.symbol}, found {len(days)}"
+            f"need {config.holdout_days + 2} days with features and labels for {config.symbol} "
+            f"(2 to train + {config.holdout_days} held out), found {len(days)}"
         )
-    dataset = build_dataset(
-        offline.read("features", config.symbol, days),
-        offline.read("labels", config.symbol, days),
-        instrument,
-        stride=config.stride,
+    dataset = mark_holdout(
+        build_dataset(
+            offline.read("features", config.symbol, days),
+            offline.read("labels", config.symbol, days),
+            instrument,
+            stride=config.stride,
+        ),
+        config.holdout_days,
     )
     offline.write_dataset(DATASET, dataset)
     failures = dataset_failures(dataset)
@@ -114,6 +121,7 @@ def training_dataset(
         metadata={
             "rows": len(dataset),
             "days": [d.isoformat() for d in days],
+            "holdout_days": sorted({d.isoformat() for d in dataset.loc[dataset["holdout"], "day"]}),
             "class_balance": balance,
             "class_balance_plot": _balance_plot(balance),
         },

@@ -1,4 +1,4 @@
-"""The `raw_ticks` asset: one trading day of canonical ticks per symbol in the tick store."""
+"""The `raw_ticks` asset: one symbol's trading day of canonical ticks in the tick store."""
 
 import datetime as dt
 from typing import Literal
@@ -13,76 +13,97 @@ from feature_store.instruments import get_instrument
 from feature_store.schema import validate_ticks
 from orchestration.plots import figure_md
 from orchestration.resources import TickStoreResource
-from orchestration.ticks.partitions import TRADING_DAYS
+from orchestration.ticks.partitions import SYMBOL_DAYS
 from pipelines.simulate import simulate_session
 
 
 class RawTicksConfig(dg.Config):
     source: Literal["simulator", "store"] = Field(
         default="simulator",
-        description="'simulator' writes a seeded simulated session; 'store' takes ticks already ingested",
+        description="'simulator' writes a seeded simulated session; 'store' checks ticks already ingested "
+        "(`tickml ingest`)",
     )
-    symbols: list[str] = Field(default=["NIFTY"], description="Symbols (see instruments.yaml)")
     seed: int = Field(default=7, description="Simulator seed")
     signal: float = Field(default=1.0, description="Simulator signal: 0 is a pure random walk")
+    max_quarantine_share: float = Field(
+        default=0.05, description="The quarantine check fails above this share of quarantined source rows"
+    )
 
 
-def _price_plot(frames: dict[str, pd.DataFrame]) -> dg.MetadataValue:
-    fig, axes = plt.subplots(len(frames), 1, figsize=(8, 2.2 * len(frames)), squeeze=False)
-    for ax, (symbol, ticks) in zip(axes[:, 0], frames.items(), strict=True):
-        step = max(1, len(ticks) // 2000)
-        ax.plot(ticks["ts"].iloc[::step], ticks["price"].iloc[::step], lw=0.7)
-        ax.set_title(f"{symbol}: last price (UTC)", fontsize=9)
+def _price_plot(symbol: str, ticks: pd.DataFrame) -> dg.MetadataValue:
+    fig, ax = plt.subplots(figsize=(8, 2.4))
+    step = max(1, len(ticks) // 2000)
+    ax.plot(ticks["ts"].iloc[::step], ticks["price"].iloc[::step], lw=0.7)
+    ax.set_title(f"{symbol}: last price (UTC)", fontsize=9)
     return figure_md(fig)
 
 
+def _schema_errors(ticks: pd.DataFrame) -> str:
+    try:
+        validate_ticks(ticks)
+    except SchemaErrors as exc:
+        return (
+            f"{len(exc.failure_cases)} failure cases; first: {exc.failure_cases.head(3).to_dict('records')}"
+        )
+    return ""
+
+
 @dg.asset(
-    partitions_def=TRADING_DAYS,
+    partitions_def=SYMBOL_DAYS,
     group_name="ticks",
-    check_specs=[dg.AssetCheckSpec("tick_schema", asset="raw_ticks", description="pandera TickSchema")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "tick_schema", asset="raw_ticks", description="pandera TickSchema on the stored ticks"
+        ),
+        dg.AssetCheckSpec(
+            "quarantine_share",
+            asset="raw_ticks",
+            description="quarantined rows stay under the configured share",
+        ),
+    ],
 )
 def raw_ticks(context: dg.AssetExecutionContext, config: RawTicksConfig, tick_store: TickStoreResource):
-    """Canonical ticks of one trading day for each configured symbol, held in the tick store."""
-    day = dt.date.fromisoformat(context.partition_key)
+    """Canonical ticks of one symbol's trading day in the tick store, with what was quarantined."""
+    keys = context.partition_key.keys_by_dimension
+    day, symbol = dt.date.fromisoformat(keys["day"]), keys["symbol"]
+    instrument = get_instrument(symbol)
     store = tick_store.open()
-    frames, new, errors = {}, 0, []
     try:
-        for symbol in config.symbols:
-            instrument = get_instrument(symbol)
-            if config.source == "simulator":
-                new += store.write_ticks(
-                    simulate_session(instrument, day, seed=config.seed, signal=config.signal)
-                )
-            start, end = instrument.session_bounds(day)
-            frames[symbol] = store.read_ticks(symbol, start, end)
-            try:
-                validate_ticks(frames[symbol])
-            except SchemaErrors as exc:
-                errors.append(
-                    f"{symbol}: {len(exc.failure_cases)} failure cases; first: "
-                    f"{exc.failure_cases.head(3).to_dict('records')}"
-                )
+        new = 0
+        if config.source == "simulator":
+            new = store.write_ticks(simulate_session(instrument, day, seed=config.seed, signal=config.signal))
+        ticks = store.read_ticks(symbol, *instrument.session_bounds(day))
+        quarantine = store.read_quarantine(symbol, day)
     finally:
         store.close()
-    counts = {s: len(f) for s, f in frames.items()}
-    total = sum(counts.values())
-    context.log.info(f"{day}: {total} ticks ({new} new) for {counts}")
+    reasons = {str(k): int(v) for k, v in quarantine["reason"].value_counts().items()}
+    share = len(quarantine) / max(len(ticks) + len(quarantine), 1)
+    errors = _schema_errors(ticks)
+    context.log.info(
+        f"{symbol} {day}: {len(ticks)} ticks ({new} new), {len(quarantine)} quarantined {reasons}"
+    )
     metadata = {
-        "ticks": total,
+        "ticks": len(ticks),
         "new_ticks": new,
-        "ticks_by_symbol": counts,
+        "quarantined": len(quarantine),
+        "quarantined_by_reason": reasons,
         "source": config.source,
+        "trading_day": "yes" if instrument.is_trading_day(day) else f"no session for {instrument.venue}",
     }
-    if total:
-        metadata["price"] = _price_plot({s: f for s, f in frames.items() if len(f)})
+    if len(ticks):
+        metadata["price"] = _price_plot(symbol, ticks)
     return dg.MaterializeResult(
         metadata=metadata,
         check_results=[
             dg.AssetCheckResult(
                 check_name="tick_schema",
                 passed=not errors,
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"ticks_checked": total, "errors": "; ".join(errors) or "none"},
-            )
+                metadata={"ticks_checked": len(ticks), "errors": errors or "none"},
+            ),
+            dg.AssetCheckResult(
+                check_name="quarantine_share",
+                passed=share <= config.max_quarantine_share,
+                metadata={"share": round(share, 6), "threshold": config.max_quarantine_share, **reasons},
+            ),
         ],
     )

@@ -3,7 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
-from feature_store.features import direction_starter_v1, feature_set
+from feature_store.features import FeatureSet, feature_set
 from orchestration.features.assets import DATASET, training_dataset
 from orchestration.plots import figure_md
 from orchestration.resources import MlflowResource, OfflineStoreResource
@@ -11,13 +11,14 @@ from pipelines import registry
 from pipelines.plots import confusion_figure
 from pipelines.training import HORIZON_15M, HORIZON_30M, Horizon, train_direction_model
 
+SHAP = "shap"
+
 
 class ModelConfig(dg.Config):
     feature_set: str = Field(
-        default=direction_starter_v1.key, description="Feature set the model trains and serves on"
-    )
-    holdout_days: int = Field(
-        default=2, description="Last trading days held out for validation and promotion"
+        default=SHAP,
+        description="'shap' trains on this horizon's SHAP-pruned set from shap_feature_sets; "
+        "or name a feature set (see `tickml features list`)",
     )
     num_boost_round: int = Field(default=200, description="LightGBM boosting rounds")
     learning_rate: float = Field(default=0.05, description="LightGBM learning rate")
@@ -32,16 +33,21 @@ def model_assets(horizon: Horizon) -> list[dg.AssetsDefinition]:
     def model(
         context: dg.AssetExecutionContext,
         config: ModelConfig,
+        shap_feature_sets: dict,
         offline_store: OfflineStoreResource,
         mlflow: MlflowResource,
     ) -> dg.Output[dict]:
-        """A newly registered version of the model, trained on all but the held-out days."""
+        """A newly registered version of the model, trained on the dataset's training days."""
         dataset = offline_store.store().read_dataset(DATASET)
+        selected = shap_feature_sets[horizon.key]
+        use_shap = config.feature_set == SHAP
+        features = (
+            FeatureSet.from_dict(selected["feature_set"]) if use_shap else feature_set(config.feature_set)
+        )
         trained = train_direction_model(
             dataset,
             horizon,
-            feature_set(config.feature_set),
-            holdout_days=config.holdout_days,
+            features,
             params={
                 "num_boost_round": config.num_boost_round,
                 "learning_rate": config.learning_rate,
@@ -50,6 +56,7 @@ def model_assets(horizon: Horizon) -> list[dg.AssetsDefinition]:
         )
         version = registry.log_and_register(
             trained,
+            selection_run_id=selected["selection_run_id"] if use_shap else None,
             lineage={
                 "dagster_run_id": context.run_id,
                 "dataset": DATASET,
@@ -80,7 +87,7 @@ def model_assets(horizon: Horizon) -> list[dg.AssetsDefinition]:
     ) -> dg.Output[dict]:
         """The version behind the `champion` alias after comparing the candidate on the same held-out days."""
         dataset = offline_store.store().read_dataset(DATASET)
-        holdout = dataset[dataset["day"].astype(str).isin(candidate["holdout_days"])]
+        holdout = dataset[dataset["holdout"]]
         decision = registry.promote_if_better(horizon.model_name, candidate["version"], holdout)
         champion_version = registry.champion_version(horizon.model_name)
         return dg.Output(

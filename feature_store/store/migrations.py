@@ -1,0 +1,240 @@
+"""Versioned schema of the PostgreSQL tick store: numbered steps, applied in order, each recorded once.
+
+A step is never edited once released; a change to the schema is a new step at the end. `migrate` runs
+every step the database has not recorded yet, in one transaction under an advisory lock, so two
+processes opening the store at once, or a second run, change nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from feature_store.instruments import get_instrument
+
+# Version 1 (the walking skeleton). Timestamps are epoch nanoseconds (UTC) in bigint columns because
+# timestamptz keeps only microseconds; `ts` beside them is the same instant truncated to µs, for people
+# and SQL tools.
+V1 = """
+CREATE TABLE IF NOT EXISTS tickml_schema (
+    version integer PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS ticks (
+    symbol text NOT NULL,
+    ts_ns bigint NOT NULL,
+    seq bigint NOT NULL,
+    ts timestamptz NOT NULL,
+    price double precision NOT NULL,
+    size double precision NOT NULL,
+    volume double precision NOT NULL,
+    side smallint NOT NULL,
+    bid double precision,
+    ask double precision,
+    bid_size double precision,
+    ask_size double precision,
+    oi double precision,
+    -- also the index of "ticks of symbol S after (ts_ns, seq)": a row comparison on its prefix
+    PRIMARY KEY (symbol, ts_ns, seq)
+);
+-- exchange-local trading days with ticks, maintained on write so days() and symbols() never scan ticks
+CREATE TABLE IF NOT EXISTS tick_days (
+    symbol text NOT NULL,
+    day date NOT NULL,
+    PRIMARY KEY (symbol, day)
+);
+CREATE TABLE IF NOT EXISTS predictions (
+    symbol text NOT NULL,
+    ts_ns bigint NOT NULL,
+    seq bigint NOT NULL,
+    ts timestamptz NOT NULL,
+    p15_down double precision,
+    p15_trap_down double precision,
+    p15_flat double precision,
+    p15_trap_up double precision,
+    p15_up double precision,
+    p30_down double precision,
+    p30_flat double precision,
+    p30_up double precision,
+    signal text,
+    confidence double precision,
+    action text,
+    reason text,
+    model_15m_version text,
+    model_30m_version text,
+    scored_at_ns bigint,
+    PRIMARY KEY (symbol, ts_ns, seq)
+);
+CREATE TABLE IF NOT EXISTS cursors (
+    name text PRIMARY KEY,
+    value text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+# Version 2: the quarantine. One row per rejected source row, keyed by where it came from; `day` is the
+# exchange-local trading day (NULL when the timestamp is unknown), `ts_ns` NULL when unparseable.
+V2 = """
+CREATE TABLE quarantine (
+    source text NOT NULL,
+    row bigint NOT NULL,
+    symbol text NOT NULL,
+    day date,
+    ts_ns bigint,
+    ts timestamptz,
+    reason text NOT NULL,
+    detail text NOT NULL,
+    raw text NOT NULL,
+    quarantined_at_ns bigint NOT NULL,
+    PRIMARY KEY (source, row)
+);
+-- read_quarantine(symbol, day) and the per-day counts of stats()
+CREATE INDEX quarantine_symbol_day ON quarantine (symbol, day, reason);
+"""
+
+
+# Version 3: ticks range-partitioned by trading day. The key is `day`, the exchange-local trading day of
+# the tick's instrument (the same day as the Parquet layout, Dagster's partitions and stats), not a UTC
+# range: one symbol-day is one partition whatever the exchange's time zone, so re-reading or re-loading a
+# symbol-day touches one table. (symbol, ts_ns) determines the day, so the partition-wide primary key
+# (symbol, ts_ns, seq, day) is as unique as (symbol, ts_ns, seq); its prefix serves "ticks of symbol S
+# after (ts_ns, seq)" inside each partition. Partitions are created on demand (`create_partition`);
+# tick_days gains the stored tick count of each symbol-day so stats() reads no tick.
+V3_TICKS = """
+ALTER TABLE ticks RENAME TO ticks_v1;
+ALTER TABLE ticks_v1 RENAME CONSTRAINT ticks_pkey TO ticks_v1_pkey;
+CREATE TABLE ticks (
+    symbol text NOT NULL,
+    day date NOT NULL,
+    ts_ns bigint NOT NULL,
+    seq bigint NOT NULL,
+    ts timestamptz NOT NULL,
+    price double precision NOT NULL,
+    size double precision NOT NULL,
+    volume double precision NOT NULL,
+    side smallint NOT NULL,
+    bid double precision,
+    ask double precision,
+    bid_size double precision,
+    ask_size double precision,
+    oi double precision,
+    PRIMARY KEY (symbol, ts_ns, seq, day)
+) PARTITION BY RANGE (day);
+ALTER TABLE tick_days ADD COLUMN ticks bigint NOT NULL DEFAULT 0;
+"""
+
+
+def partition_name(day: dt.date) -> str:
+    """The ticks partition of one exchange-local trading day, e.g. ticks_20251229."""
+    return f"ticks_{day:%Y%m%d}"
+
+
+def create_partition(cur: psycopg.Cursor, day: dt.date) -> bool:
+    """Create and attach the ticks partition of `day` unless it exists; return whether it was created.
+
+    The table is created alone and then attached: ATTACH PARTITION takes SHARE UPDATE EXCLUSIVE on
+    `ticks`, which readers and writers of other days never wait for, where CREATE TABLE ... PARTITION OF
+    would queue every reader behind an ACCESS EXCLUSIVE lock while a long load holds the table.
+    """
+    # two processes touching the same new day: the second waits here, then finds the partition
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext('tickml.partition'), %s)", [_day_number(day)])
+    name = partition_name(day)
+    if cur.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]:
+        return False
+    table = sql.Identifier(name)
+    cur.execute(
+        sql.SQL("CREATE TABLE {} (LIKE ticks INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(table)
+    )
+    cur.execute(
+        sql.SQL("ALTER TABLE ticks ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+            table, sql.Literal(day), sql.Literal(day + dt.timedelta(days=1))
+        )
+    )
+    return True
+
+
+def _day_number(day: dt.date) -> int:
+    return day.toordinal() - dt.date(2000, 1, 1).toordinal()
+
+
+def _v3_move_ticks(cur: psycopg.Cursor) -> None:
+    """Copy v1's ticks into their day partitions (trading day from each symbol's exchange time zone)."""
+    symbols = [row[0] for row in cur.execute("SELECT DISTINCT symbol FROM ticks_v1 ORDER BY symbol")]
+    for symbol in symbols:
+        try:
+            zone = get_instrument(symbol).timezone
+        except KeyError as error:
+            raise RuntimeError(
+                f"cannot upgrade the tick store to schema v3: {error.args[0]}; its trading days need "
+                "the exchange time zone"
+            ) from None
+        # ts is ts_ns truncated to the µs: never on the other side of a midnight from ts_ns
+        local_day = sql.SQL("(ts AT TIME ZONE {})::date").format(sql.Literal(zone))
+        days = cur.execute(
+            sql.SQL("SELECT DISTINCT {} FROM ticks_v1 WHERE symbol = %s").format(local_day), [symbol]
+        ).fetchall()
+        for (day,) in days:
+            create_partition(cur, day)
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO ticks SELECT symbol, {}, ts_ns, seq, ts, price, size, volume, side, "
+                "bid, ask, bid_size, ask_size, oi FROM ticks_v1 WHERE symbol = %s"
+            ).format(local_day),
+            [symbol],
+        )
+    cur.execute("DELETE FROM tick_days")
+    cur.execute(
+        "INSERT INTO tick_days (symbol, day, ticks) SELECT symbol, day, count(*) FROM ticks GROUP BY 1, 2"
+    )
+    cur.execute("DROP TABLE ticks_v1")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: `sql`, then `run` (for what SQL alone cannot do); `version` is then recorded."""
+
+    version: int
+    description: str
+    sql: str
+    run: Callable[[psycopg.Cursor], None] | None = None
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "ticks, tick_days, predictions, cursors", V1),
+    Migration(2, "quarantine", V2),
+    Migration(3, "ticks range-partitioned by trading day, tick counts per day", V3_TICKS, _v3_move_ticks),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def applied_versions(cur: psycopg.Cursor) -> set[int]:
+    """Versions recorded in tickml_schema (empty for a database tickml never opened)."""
+    exists = cur.execute("SELECT to_regclass('tickml_schema') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return set()
+    return {row[0] for row in cur.execute("SELECT version FROM tickml_schema")}
+
+
+def migrate(cur: psycopg.Cursor, target: int = SCHEMA_VERSION) -> list[int]:
+    """Apply the steps up to `target` that the database lacks, in order; return the versions applied.
+
+    Must run inside a transaction: the advisory lock is held until it ends, so concurrent callers wait
+    and then find nothing left to do.
+    """
+    # CREATE ... IF NOT EXISTS still races on the catalog when two processes open the store at once
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext('tickml.schema'))")
+    done = applied_versions(cur)
+    applied = []
+    for step in MIGRATIONS:
+        if step.version > target or step.version in done:
+            continue
+        cur.execute(step.sql)
+        if step.run is not None:
+            step.run(cur)
+        cur.execute("INSERT INTO tickml_schema (version) VALUES (%s)", [step.version])
+        applied.append(step.version)
+    return applied
