@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import platform
 
-from benchmarks import scoring
+from benchmarks import features, ingest, scoring
 
 
 def main() -> int:
@@ -15,7 +15,11 @@ def main() -> int:
     )
     args = parser.parse_args()
     print(f"# tickml benchmarks on {platform.node()} ({platform.processor() or platform.machine()})\n")
+    print(features.run())
+    print()
     print(scoring.run(ticks=args.ticks))
+    print()
+    print(ingest.run())
     return 0
 
 

@@ -39,9 +39,7 @@ def champions(tmp_path_factory: pytest.TempPathFactory, model_dataset: pd.DataFr
     os.environ["MLFLOW_TRACKING_URI"] = uri
     try:
         for horizon in (HORIZON_15M, HORIZON_30M):
-            trained = train_direction_model(
-                model_dataset, horizon, direction_starter_v1, params=SMALL_PARAMS
-            )
+            trained = train_direction_model(model_dataset, horizon, direction_starter_v1, params=SMALL_PARAMS)
             version = registry.log_and_register(trained, lineage={"test": "champions fixture"})
             held = model_dataset[model_dataset["holdout"]]
             assert registry.promote_if_better(horizon.model_name, version, held).promoted

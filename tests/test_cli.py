@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -102,3 +103,48 @@ def test_stream_once_scores_new_ticks_and_keeps_its_cursor(scoring_service, fres
     assert "scored 250 ticks, stored 250 predictions" in first.stdout
     assert "scored" not in second.stdout  # the cursor in the store says everything is done
     assert len(open_store(home=tmp_path).read_predictions("NIFTY")) == 250
+
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_ingest_prints_its_table_and_a_second_run_stores_nothing(tmp_path):
+    env = {"TICKML_HOME": str(tmp_path)}
+    files = [str(DATA / "b3" / "PETR4_05032025.csv"), str(DATA / "b3" / "PETR4_19032025.csv")]
+
+    first = run("ingest", *files, "--format", "b3", env=env)
+    second = run("ingest", *files, "--format", "b3", env=env)
+
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "crossed_book" in first.stdout and "PETR4_05032025.csv" in first.stdout
+    stats = json.loads(run("store", "stats", "--json", env=env).stdout)
+    by_day = {row["day"]: row for row in stats}
+    assert by_day["2025-03-05"]["ticks"] + by_day["2025-03-05"]["quarantined"] == 4043
+    assert by_day["2025-03-05"]["reasons"] == {"crossed_book": 82}
+    assert set(stats[0]) == {"symbol", "day", "ticks", "quarantined", "reasons"}
+    assert sum(r["ticks"] for r in stats) == 3961 + 1816
+
+
+def test_ingest_refuses_a_bad_mapping_with_the_key_and_exit_2(tmp_path):
+    mapping = tmp_path / "bad.yaml"
+    mapping.write_text("columns:\n  prise: last\n")
+    data = tmp_path / "ticks.csv"
+    data.write_text("ts,last\n2026-11-20T04:00:00Z,100\n")
+
+    result = run(
+        "ingest",
+        str(data),
+        "--format",
+        "mapped",
+        "--mapping",
+        str(mapping),
+        env={"TICKML_HOME": str(tmp_path)},
+    )
+
+    assert result.returncode == 2 and "ingest refused" in result.stderr and "prise" in result.stderr
+
+
+def test_store_stats_on_an_empty_store_says_so(tmp_path):
+    result = run("store", "stats", env={"TICKML_HOME": str(tmp_path)})
+
+    assert result.returncode == 0 and "holds no ticks" in result.stdout

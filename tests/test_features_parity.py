@@ -1,4 +1,5 @@
-"""Batch and online engines give the same features for the same ticks: simulated, random and real files."""
+"""Batch and online engines give the same features (the whole catalogue) for the same ticks: simulated,
+random and real files; and `parity_report`, the check users run on their own files."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_store.features import FEATURE_NAMES, OnlineFeatures, compute_features
+from feature_store.features import FEATURE_NAMES, OnlineFeatures, compute_features, parity_report
+from feature_store.features.parity import compare
 from feature_store.instruments import Instrument, get_instrument
 from feature_store.schema import coerce_ticks, validate_ticks
 from pipelines.simulate import simulate_session
@@ -184,3 +186,39 @@ def test_assert_parity_flags_nan_in_one_engine_only():
 
     with pytest.raises(AssertionError, match="NaN in one engine only"):
         assert_parity(batch, online, FEATURE_NAMES)
+
+
+def test_parity_report_passes_on_a_simulated_session():
+    instrument = get_instrument("NIFTY")
+    ticks = simulate_session(instrument, TWO_DAYS[0], seed=3, signal=0.5).iloc[:2_000]
+
+    report = parity_report(ticks, instrument)
+
+    assert (report.ok, report.ticks, report.nan_mismatches) == (True, 2_000, 0)
+
+
+def test_parity_report_names_the_worst_feature_and_its_relative_difference():
+    batch = np.ones((3, len(FEATURE_NAMES)))
+    online = batch.copy()
+    online[2, FEATURE_NAMES.index("rsi_14")] = 1.001
+
+    report = compare(batch, online)
+
+    assert (report.ok, report.worst_feature, report.worst_tick) == (False, "rsi_14", 2)
+    assert report.worst_rel_diff == pytest.approx(0.001 / 1.001)
+
+
+def test_parity_report_fails_on_nan_in_one_engine_only():
+    batch = np.ones((3, len(FEATURE_NAMES)))
+    online = batch.copy()
+    online[0, 5] = np.nan
+
+    report = compare(batch, online)
+
+    assert (report.ok, report.nan_mismatches, report.worst_feature) == (False, 1, FEATURE_NAMES[5])
+
+
+def test_parity_report_renders_what_was_compared():
+    report = compare(np.zeros((4, len(FEATURE_NAMES))), np.zeros((4, len(FEATURE_NAMES))))
+
+    assert report.render().startswith(f"parity OK: 4 ticks x {len(FEATURE_NAMES)} features")

@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
+from feature_store.instruments import get_instrument
 from orchestration.definitions import defs
 from orchestration.features.assets import tick_features, tick_labels, training_dataset
 from orchestration.resources import MlflowResource, OfflineStoreResource, TickStoreResource
@@ -17,6 +19,7 @@ from orchestration.ticks.partitions import symbol_day_key
 from orchestration.training.assets import MODEL_ASSETS
 from orchestration.training.selection import shap_feature_sets
 from pipelines import registry
+from pipelines.simulate import simulate_session
 from tests.fixtures_models import FIRST_DAY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +112,43 @@ def test_asset_graph_materialises_into_champions(resources):
 
 
 def registry_days(n: int):
-    from feature_store.instruments import get_instrument
-
     return get_instrument("NIFTY").trading_days(FIRST_DAY, n)
+
+
+def _quarantine_rows(n: int, day: str) -> pd.DataFrame:
+    ts = pd.Timestamp(f"{day} 05:00", tz="UTC")
+    return pd.DataFrame(
+        {
+            "source": "/data/feed.csv",
+            "row": range(n),
+            "symbol": "NIFTY",
+            "day": day,
+            "ts": ts,
+            "reason": ["crossed_book"] * (n // 2) + ["bad_price"] * (n - n // 2),
+            "detail": "test",
+            "raw": "x",
+            "quarantined_at": ts,
+        }
+    )
+
+
+@pytest.mark.parametrize(("threshold", "passes"), [(0.001, False), (0.5, True)])
+def test_quarantine_share_check_fails_the_partition_above_its_threshold(resources, threshold, passes):
+    day = registry_days(1)[0].isoformat()
+    store = resources["tick_store"].open()
+    store.write_ticks(simulate_session(get_instrument("NIFTY"), registry_days(1)[0], seed=1).iloc[:1000])
+    store.write_quarantine(_quarantine_rows(50, day))
+
+    result = dg.materialize(
+        [raw_ticks],
+        partition_key=symbol_day_key(day, "NIFTY"),
+        resources=resources,
+        run_config={"ops": {"raw_ticks": {"config": {"source": "store", "max_quarantine_share": threshold}}}},
+        raise_on_error=False,
+    )
+
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks["quarantine_share"].passed is passes and checks["tick_schema"].passed
+    meta = result.asset_materializations_for_node("raw_ticks")[0].metadata
+    assert meta["quarantined_by_reason"].value == {"crossed_book": 25, "bad_price": 25}
+    assert meta["ticks"].value == 1000

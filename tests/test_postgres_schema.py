@@ -11,6 +11,7 @@ import pytest
 
 from feature_store.instruments import get_instrument
 from feature_store.store import PostgresTickStore, TickKey
+from feature_store.store._common import trading_days
 from feature_store.store.migrations import MIGRATIONS, SCHEMA_VERSION, V1, migrate
 from feature_store.store.postgres import ticks_after_query
 from pipelines.simulate import simulate_session
@@ -50,15 +51,9 @@ def v1_database(url: str, ticks: pd.DataFrame) -> None:
                     for r in ticks.itertuples()
                 ],
             )
-            days = {(s, d) for s, d in zip(ticks["symbol"], _trading_days(ticks), strict=True)}
+            days = {(s, d) for s, d in zip(ticks["symbol"], trading_days(ticks), strict=True)}
             cur.executemany("INSERT INTO tick_days (symbol, day) VALUES (%s, %s)", sorted(days))
         conn.execute("INSERT INTO cursors (name, value) VALUES ('stream:NIFTY', '42')")
-
-
-def _trading_days(ticks: pd.DataFrame) -> list[dt.date]:
-    return [
-        get_instrument(s).trading_day(pd.DatetimeIndex([t]))[0] for s, t in zip(ticks["symbol"], ticks["ts"])
-    ]
 
 
 # partitions --------------------------------------------------------------------------------------------
@@ -89,6 +84,34 @@ def test_partitions_follow_the_exchange_local_trading_day(pg_db_url: str) -> Non
     store.close()
 
 
+def test_each_partition_has_one_index_its_part_of_the_primary_key(pg_db_url: str) -> None:
+    store = PostgresTickStore(pg_db_url)
+
+    store.write_ticks(make_ticks([0, 10, DAY]))
+    store.write_ticks(make_ticks([0, 5, 20]))  # into an existing partition, through ON CONFLICT
+
+    with psycopg.connect(pg_db_url) as conn:
+        indexes = conn.execute(
+            "SELECT c.relname, x.indisprimary FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+            "WHERE x.indrelid IN ('ticks_20251229'::regclass, 'ticks_20251230'::regclass) ORDER BY 1"
+        ).fetchall()
+    assert indexes == [("ticks_20251229_pkey", True), ("ticks_20251230_pkey", True)]
+    store.close()
+
+
+def test_a_dropped_partition_is_created_again_by_the_next_write(pg_db_url: str) -> None:
+    store = PostgresTickStore(pg_db_url)
+    store.write_ticks(make_ticks([0, 10]))
+    with psycopg.connect(pg_db_url) as conn:
+        conn.execute("DROP TABLE ticks_20251229")
+        conn.execute("DELETE FROM tick_days")
+
+    new = store.write_ticks(make_ticks([0, 10, 20]))
+
+    assert (new, store.read_ticks("NIFTY")["seq"].tolist()) == (3, [0, 1, 2])
+    store.close()
+
+
 def test_ticks_land_in_their_day_partition(pg_db_url: str) -> None:
     store = PostgresTickStore(pg_db_url)
 
@@ -110,7 +133,8 @@ def test_writers_racing_into_one_new_day_both_store_their_ticks(pg_db_url: str) 
         results.append(store.write_ticks(make_ticks(list(range(0, 2000, 10)), symbol=symbol)))
 
     threads = [
-        threading.Thread(target=write, args=(s, sym)) for s, sym in zip(stores, ["NIFTY", "BANKNIFTY"])
+        threading.Thread(target=write, args=(s, sym))
+        for s, sym in zip(stores, ["NIFTY", "BTCUSDT"], strict=True)
     ]
     for thread in threads:
         thread.start()

@@ -128,6 +128,35 @@ def test_stored_tick_wins_over_a_resent_key_with_other_values(tick_store: TickSt
     pd.testing.assert_frame_equal(tick_store.read_ticks("NIFTY"), expected)
 
 
+def test_batch_interleaved_with_stored_ticks_adds_only_the_new_ones(tick_store: TickStore) -> None:
+    tick_store.write_ticks(make_ticks([10, 30], seqs=[1, 3]))
+
+    new = tick_store.write_ticks(make_ticks([0, 10, 20, 40], seqs=[0, 1, 2, 4]))
+
+    assert new == 3
+    assert tick_store.read_ticks("NIFTY")["seq"].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_batch_appended_after_the_stored_ticks_of_a_day_adds_them_all(tick_store: TickStore) -> None:
+    tick_store.write_ticks(make_ticks([0, 10], seqs=[0, 1]))
+
+    new = tick_store.write_ticks(make_ticks([10, 20], seqs=[2, 3]))  # same ns as the last, later seq
+
+    assert new == 2
+    assert tick_store.read_ticks("NIFTY")["seq"].tolist() == [0, 1, 2, 3]
+
+
+def test_a_rejected_batch_over_several_days_stores_none_of_them(tick_store: TickStore) -> None:
+    next_day = pd.Timedelta(days=1).value
+    ticks = make_ticks([0, next_day, 2 * next_day])
+    ticks.loc[2, "price"] = -1.0
+
+    with pytest.raises(pa.errors.SchemaErrors):
+        tick_store.write_ticks(ticks)
+
+    assert (tick_store.days("NIFTY"), tick_store.stats()) == ([], [])
+
+
 def test_ticks_written_out_of_order_are_read_in_ts_seq_order(tick_store: TickStore) -> None:
     ticks = make_ticks([30, 10, 10, 20], seqs=[4, 2, 1, 3])
 
@@ -179,6 +208,32 @@ def test_invalid_tick_rejects_the_whole_batch_naming_the_check(
     ticks.loc[1, column] = bad_value
 
     with pytest.raises(pa.errors.SchemaErrors, match=re.escape(check)):
+        tick_store.write_ticks(ticks)
+
+    assert tick_store.read_ticks("NIFTY").empty
+
+
+@pytest.mark.parametrize(
+    ("offsets", "seqs"),
+    [([0, 10, 10], [0, 1, 1]), ([10, 0, 20, 10], [1, 0, 2, 1])],  # adjacent, and apart in an unsorted batch
+)
+def test_a_key_repeated_within_a_batch_rejects_it_naming_the_check(
+    tick_store: TickStore, offsets: list[int], seqs: list[int]
+) -> None:
+    ticks = make_ticks(offsets, seqs=seqs)
+
+    with pytest.raises(pa.errors.SchemaErrors, match="unique_key"):
+        tick_store.write_ticks(ticks)
+
+    assert tick_store.read_ticks("NIFTY").empty
+
+
+@pytest.mark.parametrize("column", ["price", "size", "volume"])
+def test_a_missing_required_value_rejects_the_batch(tick_store: TickStore, column: str) -> None:
+    ticks = make_ticks([0, 10])
+    ticks.loc[1, column] = np.nan
+
+    with pytest.raises(pa.errors.SchemaErrors, match=column):
         tick_store.write_ticks(ticks)
 
     assert tick_store.read_ticks("NIFTY").empty

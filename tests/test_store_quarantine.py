@@ -92,6 +92,16 @@ def test_quarantine_is_read_ordered_by_source_then_row(tick_store: TickStore) ->
     ]
 
 
+def test_quarantine_sources_are_ordered_byte_by_byte_like_python_sorts(tick_store: TickStore) -> None:
+    sources = ["a.csv", "B.csv", "_x.csv", "Z.csv"]
+    for source in sources:
+        tick_store.write_quarantine(make_quarantine([0], source=source))
+
+    stored = tick_store.read_quarantine()
+
+    assert stored["source"].tolist() == sorted(sources)  # B, Z, _, a: not a locale's order
+
+
 @pytest.mark.parametrize(
     ("symbol", "day", "expected_rows"),
     [

@@ -36,9 +36,15 @@ def _ingest(args: argparse.Namespace) -> int:
                 date=args.date,
                 progress=bar.update,
             )
+    except (ValueError, FileNotFoundError, KeyError) as exc:  # bad mapping, missing orderbook, bad header
+        print(f"ingest refused: {exc}", file=sys.stderr)
+        return 2
     finally:
         store.close()
     print(report.table())
+    if not report.accounted:
+        print("not every row read was stored or quarantined: see the table above", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -64,5 +64,9 @@ def compute_features(ticks: pd.DataFrame, instrument: Instrument) -> pd.DataFram
     if len(symbols) == 1 and symbols[0] != instrument.symbol:
         raise ValueError(f"ticks are for {symbols[0]!r} but the instrument is {instrument.symbol!r}")
     matrix, _ = run_kernel(kernel.new_state(), instrument, tick_arrays(ticks))
-    features = pd.DataFrame(matrix, index=ticks.index, columns=list(FEATURE_NAMES))
-    return pd.concat([ticks.loc[:, list(KEY_COLUMNS)], features], axis=1)
+    # Wrap the kernel's matrix without copying it (pandas copies ndarrays by default, and a concat
+    # would copy it again): at 200+ columns those copies cost more than computing the features.
+    features = pd.DataFrame(matrix, index=ticks.index, columns=list(FEATURE_NAMES), copy=False)
+    for position, column in enumerate(KEY_COLUMNS):
+        features.insert(position, column, ticks[column])
+    return features

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from feature_store.features.definitions import FEATURE_NAMES, FEATURES, SESSION, TIME
+from feature_store.features.definitions import FEATURE_NAMES, FEATURES_BY_NAME, SESSION, STARTER_NAMES, TIME
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,10 @@ class FeatureSet:
         return cls(name=data["name"], version=data["version"], features=tuple(data["features"]))
 
 
-tick_features_v1 = FeatureSet("tick_features", 1, FEATURE_NAMES)
+# The walking skeleton's 25 features, in their original order: models trained on them keep working.
+tick_features_v1 = FeatureSet("tick_features", 1, STARTER_NAMES)
+# The full candidate catalogue (every group), the input of SHAP pruning.
+tick_features_v2 = FeatureSet("tick_features", 2, FEATURE_NAMES)
 
 # Session-path and clock features (VWAP deviation, range position, session volume, time of day) let
 # trees memorise each training day's path when there are only a handful of days: on the demo's ten
@@ -68,10 +71,20 @@ tick_features_v1 = FeatureSet("tick_features", 1, FEATURE_NAMES)
 direction_starter_v1 = FeatureSet(
     "direction_starter",
     1,
-    tuple(f.name for f in FEATURES if f.group not in (SESSION, TIME)),
+    tuple(name for name in STARTER_NAMES if FEATURES_BY_NAME[name].group not in (SESSION, TIME)),
 )
 
-FEATURE_SETS: dict[str, FeatureSet] = {s.key: s for s in (tick_features_v1, direction_starter_v1)}
+# The SHAP candidates of the direction models: the whole catalogue but those same session-path and clock
+# groups (see above); with months of real sessions instead of ten simulated ones, select from v2 instead.
+direction_candidates_v1 = FeatureSet(
+    "direction_candidates",
+    1,
+    tuple(name for name in FEATURE_NAMES if FEATURES_BY_NAME[name].group not in (SESSION, TIME)),
+)
+
+FEATURE_SETS: dict[str, FeatureSet] = {
+    s.key: s for s in (tick_features_v1, tick_features_v2, direction_starter_v1, direction_candidates_v1)
+}
 
 
 def feature_set(key: str) -> FeatureSet:

@@ -1,6 +1,6 @@
 """The feature kernel's state of one symbol's session: array layout, `new_state` and `reset`.
 
-Everything the kernel remembers lives in five numpy arrays, so the online engine can keep one set
+Everything the kernel remembers lives in six numpy arrays, so the online engine can keep one set
 per symbol and the batch engine can loop over a day inside numba. Names here are the contract
 between `kernel.py`, `window.py` and the group modules; none of them allocate.
 """
@@ -44,8 +44,9 @@ BLOCK = 30
     C_SMALL_SIGNED,  # side * size of a small trade, else 0
     C_LARGE_SIZE,  # size of a large trade, else 0
     C_STOCH_K,  # stochastic %K 14 of the tick (for %D)
-) = range(23)
-N_CHANNELS = 23
+    C_ABS_DP,  # |price change| against the previous tick (NaN on the session's first tick)
+) = range(24)
+N_CHANNELS = 24
 
 # Per-block statistics of the 180-tick window, rows of the (N_BLOCKS, N_STATS) array `window.blocks`
 # fills; block 0 here is block 1 of the feature names (the oldest). "open" is the tick before the block.
@@ -95,8 +96,8 @@ N_STATS = 35
     S_HIGH,
     S_LOW,
     S_OPEN,  # price of the session's first tick
-    S_SD,  # sum of size * (price - open)
-    S_SD2,  # sum of size * (price - open)^2
+    S_VW_MEAN,  # size-weighted mean of (trade price - open), West's incremental form
+    S_VW_M2,  # size-weighted sum of squared deviations from S_VW_MEAN
     S_SIGNED,  # sum of side * size
     S_EMA12,
     S_EMA26,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -13,6 +16,7 @@ from feature_store.schema import (
     coerce_ticks,
     validate_ticks,
 )
+from feature_store.store._validate import passes_tick_schema
 
 QUARANTINE_KEY = ["source", "row"]
 _TEXT = ("source", "symbol", "detail", "raw")
@@ -20,8 +24,32 @@ _TEXT = ("source", "symbol", "detail", "raw")
 
 def prepare_ticks(ticks: pd.DataFrame) -> pd.DataFrame:
     """Canonical, validated ticks sorted by (symbol, ts, seq); raises pandera's SchemaErrors on bad rows."""
-    frame = validate_ticks(coerce_ticks(ticks))
-    return frame.sort_values(["symbol", "ts", "seq"]).reset_index(drop=True)
+    frame = coerce_ticks(ticks)
+    frame, unique = _sorted_by_key(frame)
+    if not passes_tick_schema(frame, unique_key=unique):  # when in doubt pandera judges and names the checks
+        frame = validate_ticks(frame)
+    return frame.reset_index(drop=True)
+
+
+def _sorted_by_key(frame: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """`frame` sorted by (symbol, ts, seq) (not copied when it already is), and whether keys are unique.
+
+    One linear pass over the keys answers both for a sorted frame (keys strictly increasing), which is
+    what a file or a feed hands in; only an unsorted frame pays for a sort.
+    """
+    codes, _ = pd.factorize(frame["symbol"], sort=True)  # symbol order as integers
+    ts = pd.DatetimeIndex(frame["ts"]).asi8
+    seq = frame["seq"].to_numpy()
+    if not _keys_increase(codes, ts, seq):
+        order = np.lexsort((seq, ts, codes))  # stable: equal keys keep their order
+        frame, codes, ts, seq = frame.take(order), codes[order], ts[order], seq[order]
+    return frame, _keys_increase(codes, ts, seq)  # sorted now: not strictly increasing means a repeated key
+
+
+def _keys_increase(codes: np.ndarray, ts: np.ndarray, seq: np.ndarray) -> bool:
+    """Whether every (symbol code, ts, seq) is strictly greater than the one before it."""
+    d_code, d_ts, d_seq = np.diff(codes), np.diff(ts), np.diff(seq)
+    return bool(((d_code > 0) | ((d_code == 0) & ((d_ts > 0) | ((d_ts == 0) & (d_seq > 0))))).all())
 
 
 def prepare_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -84,6 +112,30 @@ def trading_days(frame: pd.DataFrame) -> np.ndarray:
     for symbol, rows in frame.groupby("symbol", sort=False).indices.items():
         days[rows] = get_instrument(symbol).trading_day(frame["ts"].iloc[rows]).to_numpy()
     return days
+
+
+_DAY_NS = 86_400 * 10**9
+_EPOCH = dt.date(1970, 1, 1).toordinal()
+
+
+def day_runs(frame: pd.DataFrame) -> list[tuple[str, dt.date, int, int]]:
+    """(symbol, trading day, start, stop) of each run of rows of one symbol-day in a sorted frame.
+
+    `frame` is sorted by (symbol, ts, seq), as `prepare_ticks` and `prepare_predictions` leave it. A
+    symbol's trading day never decreases as its ts grows, so each symbol-day is the contiguous slice
+    frame.iloc[start:stop]: the writers cut slices, they never group and copy.
+    """
+    runs = []
+    for symbol, rows in frame.groupby("symbol", sort=True).indices.items():
+        lo, hi = int(rows[0]), int(rows[-1]) + 1  # contiguous: the frame is sorted by symbol
+        ts = pd.DatetimeIndex(frame["ts"].iloc[lo:hi])
+        # exchange-local wall-clock ns // one day: the local date as a day number, no date objects
+        local = ts.tz_convert(get_instrument(symbol).tz).tz_localize(None).asi8 // _DAY_NS
+        edges = [0, *(np.flatnonzero(np.diff(local)) + 1).tolist(), hi - lo]
+        for start, stop in itertools.pairwise(edges):
+            day = dt.date.fromordinal(_EPOCH + int(local[start]))
+            runs.append((symbol, day, lo + start, lo + stop))
+    return runs
 
 
 def utc(ts: pd.Timestamp | str | None) -> pd.Timestamp | None:

@@ -1,11 +1,13 @@
 """Writing ticks into the day partitions of PostgreSQL: binary COPY, and ON CONFLICT only when needed.
 
-One (symbol, trading day) at a time, under a transaction-level advisory lock on that pair so tickml
-writers of the same symbol-day take turns. When every incoming tick comes after the last stored one
-of its symbol-day (an empty symbol-day, the next chunk of a file, a live feed appending), nothing can
-conflict and the ticks are COPied straight into the partition. Otherwise (a re-ingest, an overlapping
-batch) they are COPied into a temp table and inserted with ON CONFLICT DO NOTHING, so the first stored
-version of a tick wins. Each write adds its new ticks to tick_days.ticks in the same transaction.
+A day without a partition gets a new table, loaded by COPY, then indexed once and attached (see
+`migrations.begin_partition`). In an existing partition, one (symbol, trading day) at a time is written
+under a transaction-level advisory lock on that pair, so tickml writers of the same symbol-day take
+turns. When every incoming tick comes after the last stored one of its symbol-day (an empty
+symbol-day, the next chunk of a file, a live feed appending), nothing can conflict and the ticks are
+COPied straight into the partition. Otherwise (a re-ingest, an overlapping batch) they are COPied into
+a temp table and inserted with ON CONFLICT DO NOTHING, so the first stored version of a tick wins.
+Each write adds its new ticks to tick_days.ticks in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from feature_store.store._common import trading_days
+from feature_store.store._common import day_runs
 from feature_store.store._pgbinary import HEADER, TICK_COPY_COLUMNS, TRAILER, tick_rows
-from feature_store.store.migrations import partition_name
+from feature_store.store.migrations import begin_partition, finish_partition, partition_name
 
 _COLUMNS = sql.SQL(", ").join(map(sql.Identifier, TICK_COPY_COLUMNS))
 _INCOMING = "incoming_ticks"
@@ -26,29 +28,46 @@ _INCOMING = "incoming_ticks"
 COPY_ROWS = 100_000
 
 
-def day_groups(frame: pd.DataFrame) -> list[tuple[str, dt.date, pd.DataFrame]]:
-    """(symbol, trading day, ticks) of a prepared frame, sorted by symbol and day; ticks keep their order."""
-    groups = frame.groupby([frame["symbol"], trading_days(frame)], sort=True)
-    return [(symbol, day, part) for (symbol, day), part in groups]
+def write_ticks(
+    cur: psycopg.Cursor, frame: pd.DataFrame, known_days: set[dt.date]
+) -> tuple[int, set[dt.date]]:
+    """Store a prepared frame (sorted by symbol, ts, seq; keys unique); return (new ticks, its days).
+
+    Must run inside a transaction. `known_days` are days whose partition is known to exist already.
+    Every advisory lock is taken in one order (new days' partitions, then symbol-days, each sorted), so
+    concurrent writers wait for each other but never deadlock.
+    """
+    groups = [(symbol, day, frame.iloc[start:stop]) for symbol, day, start, stop in day_runs(frame)]
+    days = {day for _, day, _ in groups}
+    fresh = {day for day in sorted(days - known_days) if begin_partition(cur, day)}
+    new = sum(write_day(cur, symbol, day, part, fresh=day in fresh) for symbol, day, part in groups)
+    for day in sorted(fresh):
+        finish_partition(cur, day)
+    return new, days
 
 
-def write_day(cur: psycopg.Cursor, symbol: str, day: dt.date, ticks: pd.DataFrame) -> int:
-    """Store the ticks of one symbol-day (sorted by ts, seq, keys unique) in its existing partition.
+def write_day(
+    cur: psycopg.Cursor, symbol: str, day: dt.date, ticks: pd.DataFrame, *, fresh: bool = False
+) -> int:
+    """Store the ticks of one symbol-day (sorted by ts, seq, keys unique) in its partition's table.
 
-    Must run inside a transaction; returns how many ticks were new.
+    `fresh`: the table was created by this transaction (nothing stored, no index yet). Must run inside a
+    transaction; returns how many ticks were new.
     """
     day_number = day.toordinal() - dt.date(2000, 1, 1).toordinal()
     cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", [symbol, day_number])
     partition = sql.Identifier(partition_name(day))
-    last = cur.execute(
-        sql.SQL("SELECT ts_ns, seq FROM {} WHERE symbol = %s ORDER BY ts_ns DESC, seq DESC LIMIT 1").format(
-            partition
-        ),
-        [symbol],
-    ).fetchone()
+    last = None
+    if not fresh:
+        last = cur.execute(
+            sql.SQL(
+                "SELECT ts_ns, seq FROM {} WHERE symbol = %s ORDER BY ts_ns DESC, seq DESC LIMIT 1"
+            ).format(partition),
+            [symbol],
+        ).fetchone()
     first = (int(ticks["ts"].iloc[0].value), int(ticks["seq"].iloc[0]))
     if last is None or first > tuple(last):
-        _copy(cur, partition, symbol, day, ticks)
+        _copy(cur, partition, symbol, day, ticks, freeze=fresh)
         new = len(ticks)
     else:
         new = _merge(cur, partition, symbol, day, ticks)
@@ -61,8 +80,21 @@ def write_day(cur: psycopg.Cursor, symbol: str, day: dt.date, ticks: pd.DataFram
     return new
 
 
-def _copy(cur: psycopg.Cursor, table: sql.Identifier, symbol: str, day: dt.date, ticks: pd.DataFrame) -> None:
-    with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table, _COLUMNS)) as copy:
+def _copy(
+    cur: psycopg.Cursor,
+    table: sql.Identifier,
+    symbol: str,
+    day: dt.date,
+    ticks: pd.DataFrame,
+    *,
+    freeze: bool = False,
+) -> None:
+    # FREEZE (only for a table this transaction created) writes the rows frozen and all-visible, so the
+    # index build that follows, and the first readers, do not rewrite every page to set hint bits. Rows
+    # appear at commit like any other; only a REPEATABLE READ transaction older than the commit could see
+    # them early, and the store's readers run each statement on its own snapshot.
+    options = sql.SQL("FORMAT BINARY, FREEZE" if freeze else "FORMAT BINARY")
+    with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN ({})").format(table, _COLUMNS, options)) as copy:
         copy.write(HEADER)
         for start in range(0, len(ticks), COPY_ROWS):
             copy.write(tick_rows(ticks.iloc[start : start + COPY_ROWS], symbol, day))

@@ -97,13 +97,14 @@ CREATE INDEX quarantine_symbol_day ON quarantine (symbol, day, reason);
 """
 
 
-# Version 3: ticks range-partitioned by trading day. The key is `day`, the exchange-local trading day of
-# the tick's instrument (the same day as the Parquet layout, Dagster's partitions and stats), not a UTC
-# range: one symbol-day is one partition whatever the exchange's time zone, so re-reading or re-loading a
-# symbol-day touches one table. (symbol, ts_ns) determines the day, so the partition-wide primary key
-# (symbol, ts_ns, seq, day) is as unique as (symbol, ts_ns, seq); its prefix serves "ticks of symbol S
-# after (ts_ns, seq)" inside each partition. Partitions are created on demand (`create_partition`);
-# tick_days gains the stored tick count of each symbol-day so stats() reads no tick.
+# Version 3: ticks range-partitioned by trading day, one partition per day for all symbols. The key is
+# `day`, the exchange-local trading day of the tick's instrument (the day of the Parquet layout, of
+# Dagster's partitions and of stats), not a UTC range: a symbol-day lies in exactly one partition
+# whatever the exchange's time zone, so reading or re-loading it touches one table. (symbol, ts_ns)
+# determines the day, so the primary key (symbol, ts_ns, seq, day) is as unique as (symbol, ts_ns, seq);
+# its prefix serves "ticks of symbol S after (ts_ns, seq)" inside each partition. Partitions are created
+# when a write first touches their day (`begin_partition`, `finish_partition`); tick_days gains the
+# stored tick count of each symbol-day, kept by every write, so stats() reads no tick.
 V3_TICKS = """
 ALTER TABLE ticks RENAME TO ticks_v1;
 ALTER TABLE ticks_v1 RENAME CONSTRAINT ticks_pkey TO ticks_v1_pkey;
@@ -134,27 +135,59 @@ def partition_name(day: dt.date) -> str:
 
 
 def create_partition(cur: psycopg.Cursor, day: dt.date) -> bool:
-    """Create and attach the ticks partition of `day` unless it exists; return whether it was created.
+    """Create and attach the (empty) ticks partition of `day` unless it exists; return whether it was created."""
+    if not begin_partition(cur, day):
+        return False
+    finish_partition(cur, day)
+    return True
 
-    The table is created alone and then attached: ATTACH PARTITION takes SHARE UPDATE EXCLUSIVE on
-    `ticks`, which readers and writers of other days never wait for, where CREATE TABLE ... PARTITION OF
-    would queue every reader behind an ACCESS EXCLUSIVE lock while a long load holds the table.
+
+def begin_partition(cur: psycopg.Cursor, day: dt.date) -> bool:
+    """Create the table of `day`'s partition, not attached yet and without index; False if it exists.
+
+    The caller may bulk-load it, then must call `finish_partition` in the same transaction: an index
+    built once over sorted rows costs a fraction of keeping it up to date row by row. Until the
+    transaction ends, a transaction-level advisory lock makes any other writer of the same new day wait
+    and then find the partition.
     """
-    # two processes touching the same new day: the second waits here, then finds the partition
     cur.execute("SELECT pg_advisory_xact_lock(hashtext('tickml.partition'), %s)", [_day_number(day)])
     name = partition_name(day)
     if cur.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]:
         return False
-    table = sql.Identifier(name)
+    # the CHECK matches the partition bound, so ATTACH needs no scan to prove the rows belong
     cur.execute(
-        sql.SQL("CREATE TABLE {} (LIKE ticks INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(table)
+        sql.SQL(
+            "CREATE TABLE {} (LIKE ticks INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
+            "CONSTRAINT {} CHECK (day >= {} AND day < {}))"
+        ).format(sql.Identifier(name), sql.Identifier(f"{name}_day"), *_bounds(day))
+    )
+    return True
+
+
+def finish_partition(cur: psycopg.Cursor, day: dt.date) -> None:
+    """Index and attach the partition table `begin_partition` created.
+
+    ATTACH PARTITION takes SHARE UPDATE EXCLUSIVE on `ticks`, which readers and writers of other days
+    never wait for, where CREATE TABLE ... PARTITION OF would queue every reader behind an ACCESS
+    EXCLUSIVE lock while a long load holds the table.
+    """
+    name = partition_name(day)
+    # a primary key, not just a unique index: ATTACH adopts a matching constraint as the partition's part
+    # of ticks' primary key, where it would ignore a plain unique index and build a second one
+    cur.execute(
+        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY (symbol, ts_ns, seq, day)").format(
+            sql.Identifier(name), sql.Identifier(f"{name}_pkey")
+        )
     )
     cur.execute(
         sql.SQL("ALTER TABLE ticks ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
-            table, sql.Literal(day), sql.Literal(day + dt.timedelta(days=1))
+            sql.Identifier(name), *_bounds(day)
         )
     )
-    return True
+
+
+def _bounds(day: dt.date) -> tuple[sql.Literal, sql.Literal]:
+    return sql.Literal(day), sql.Literal(day + dt.timedelta(days=1))
 
 
 def _day_number(day: dt.date) -> int:
@@ -193,6 +226,17 @@ def _v3_move_ticks(cur: psycopg.Cursor) -> None:
     cur.execute("DROP TABLE ticks_v1")
 
 
+# Version 4: symbols and sources compare byte by byte (COLLATE "C"). Keys of the indexes every tick
+# write updates start with the symbol, and a locale's comparison costs about as much as the rest of the
+# insert; byte order is also how Python and Arrow sort, so both backends list rows in one order.
+V4 = """
+ALTER TABLE ticks ALTER COLUMN symbol TYPE text COLLATE "C";
+ALTER TABLE tick_days ALTER COLUMN symbol TYPE text COLLATE "C";
+ALTER TABLE predictions ALTER COLUMN symbol TYPE text COLLATE "C";
+ALTER TABLE quarantine ALTER COLUMN source TYPE text COLLATE "C", ALTER COLUMN symbol TYPE text COLLATE "C";
+"""
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema step: `sql`, then `run` (for what SQL alone cannot do); `version` is then recorded."""
@@ -207,6 +251,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ticks, tick_days, predictions, cursors", V1),
     Migration(2, "quarantine", V2),
     Migration(3, "ticks range-partitioned by trading day, tick counts per day", V3_TICKS, _v3_move_ticks),
+    Migration(4, "symbols and sources in byte order (COLLATE C)", V4),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -31,9 +31,9 @@ from feature_store.store._common import (
     stats_rows,
     utc,
 )
-from feature_store.store._pgticks import day_groups, write_day
+from feature_store.store._pgticks import write_ticks
 from feature_store.store.base import TickKey, TickStore
-from feature_store.store.migrations import create_partition, migrate
+from feature_store.store.migrations import migrate
 
 _CSV_TYPES = {"str": pa.string(), "int64": pa.int64(), "int8": pa.int8(), "float64": pa.float64()}
 _NS = pa.timestamp("ns", tz="UTC")
@@ -114,16 +114,22 @@ class PostgresTickStore(TickStore):
     def write_ticks(self, ticks: pd.DataFrame) -> int:
         """Validate and store canonical ticks (UTC `ts`); return how many (symbol, ts, seq) were new.
 
-        The day partitions a write needs are created first, each in its own short transaction; then
-        every symbol-day is written (see `_pgticks`) in one transaction, so a failed write stores nothing.
+        One transaction: a failed write stores nothing. Partitions of new days are created, loaded,
+        indexed and attached in it (see `_pgticks`).
         """
         frame = prepare_ticks(ticks)
         if frame.empty:
             return 0
-        groups = day_groups(frame)
-        self._ensure_partitions({day for _, day, _ in groups})
-        with self._transaction() as cur:
-            return sum(write_day(cur, symbol, day, part) for symbol, day, part in groups)
+        try:
+            with self._transaction() as cur:
+                new, days = write_ticks(cur, frame, self._partitions)
+        except psycopg.errors.UndefinedTable:
+            # a partition this handle knew was dropped (retention, a restore): forget them all, once
+            self._partitions.clear()
+            with self._transaction() as cur:
+                new, days = write_ticks(cur, frame, self._partitions)
+        self._partitions |= days  # committed: these partitions exist now
+        return new
 
     def read_ticks(
         self, symbol: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
@@ -230,13 +236,6 @@ class PostgresTickStore(TickStore):
         return stats_rows(ticks, {(s, d, r): n for s, d, r, n in quarantined})
 
     # plumbing ------------------------------------------------------------------------------------------
-
-    def _ensure_partitions(self, days: set[dt.date]) -> None:
-        """Create the missing ticks partitions of `days`, committing each at once (see `create_partition`)."""
-        for day in sorted(days - self._partitions):
-            with self._transaction() as cur:
-                create_partition(cur, day)
-            self._partitions.add(day)
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Cursor]:

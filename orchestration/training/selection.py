@@ -13,7 +13,7 @@ from pipelines.plots import plt
 from pipelines.selection import shap_select, summary_figure
 from pipelines.training import HORIZONS
 
-DEFAULT_CANDIDATES = "direction_starter_v1"  # becomes the full catalogue minus session/clock groups
+DEFAULT_CANDIDATES = "direction_candidates_v1"  # the catalogue minus session-path and clock groups
 
 
 class SelectionConfig(dg.Config):

@@ -1,12 +1,27 @@
-"""Readers that turn each real sample file format into canonical ticks, one module per format.
+"""Format adapters: every source row becomes a canonical tick or a quarantine row with a reason.
+`open_source` streams a file as candidate chunks, `read_source`/`read_<format>` read one whole (docs/ingest.md)."""
 
-Each `read_<format>(path)` attaches a `ReadReport` (rows read, skipped by reason): `read_report(frame)`.
-"""
+from pipelines.sources.mapping import Mapping, MappingError
+from pipelines.sources.registry import (
+    FORMATS,
+    AdapterResult,
+    open_source,
+    read_b3,
+    read_dhan,
+    read_kite,
+    read_lobster,
+    read_source,
+)
 
-from pipelines.sources.b3 import read_b3
-from pipelines.sources.common import ReadReport, read_report
-from pipelines.sources.dhan import read_dhan
-from pipelines.sources.kite import read_kite
-from pipelines.sources.lobster import read_lobster
-
-__all__ = ["ReadReport", "read_b3", "read_dhan", "read_kite", "read_lobster", "read_report"]
+__all__ = [
+    "FORMATS",
+    "AdapterResult",
+    "Mapping",
+    "MappingError",
+    "open_source",
+    "read_b3",
+    "read_dhan",
+    "read_kite",
+    "read_lobster",
+    "read_source",
+]

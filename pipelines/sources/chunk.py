@@ -13,7 +13,6 @@ from feature_store.schema import QUARANTINE_REASONS
 NAT = np.iinfo(np.int64).min  # an unknown timestamp in epoch-ns arrays
 # A book side the source states as empty (no order at that level); NaN means "not stated on this row".
 EMPTY = -np.inf
-BOOK_FIELDS = ("bid", "ask", "bid_size", "ask_size")
 VALUE_FIELDS = ("price", "size", "volume", "side", "bid", "ask", "bid_size", "ask_size", "oi")
 
 
@@ -23,13 +22,10 @@ class Problems:
     def __init__(self, n: int) -> None:
         self.reason = np.full(n, "", dtype=object)
         self.detail = np.full(n, "", dtype=object)
+        self.ok = np.ones(n, dtype=bool)  # no reason yet
 
     def __len__(self) -> int:
         return len(self.reason)
-
-    @property
-    def ok(self) -> np.ndarray:
-        return self.reason == ""
 
     def flag(self, mask: np.ndarray, reason: str, detail: str | Callable[[np.ndarray], list[str]]) -> None:
         """Give rows in `mask` that have no reason yet `reason`; `detail` is a text or a function of their
@@ -40,6 +36,7 @@ class Problems:
         if not len(where):
             return
         self.reason[where] = reason
+        self.ok[where] = False
         self.detail[where] = detail if isinstance(detail, str) else np.asarray(detail(where), dtype=object)
 
 
@@ -51,6 +48,8 @@ class Rules:
     cumulative_volume: bool = True  # volume is the running sum of size over the session (the source has none)
     explicit_seq: bool = False  # seq comes from the source; otherwise it is the row number
     snap_to_tick: bool = False  # prices carry float artefacts: snap those within 1% of a tick to the grid
+    # where seq is the row number, a row equal to the previous one field for field is a duplicate
+    repeat_is_duplicate: bool = True
 
     def __post_init__(self) -> None:
         if self.size_from_volume and self.cumulative_volume:

@@ -1,56 +1,61 @@
-"""Dhan broker feed captures (NSE futures, one row per feed packet, IST times) -> canonical ticks."""
+"""Dhan broker feed captures (NSE futures, one row per feed packet, IST wall times) -> tick candidates."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from feature_store.instruments import get_instrument
-from pipelines.sources.common import drop_crossed, finish, round_to_tick, tick_rule
+from feature_store.instruments import instrument_for
+from pipelines.sources.chunk import Candidates, Rules, Source
+from pipelines.sources.csvfile import CsvFile
+from pipelines.sources.rows import CsvRows
 
-EVENT_TYPE = "full"
+VENUE = "NSE"
+DEFAULT_SYMBOL = "NIFTY"
+COLUMNS = ("time", "type", "ltp", "volume", "oi", "bid_price_1", "bid_qty_1", "ask_price_1", "ask_qty_1")
+PACKETS = ("full", "oi")
+RULES = Rules(size_from_volume=True, cumulative_volume=False, snap_to_tick=True)
 
 
-def read_dhan(path: str | Path, symbol: str = "NIFTY") -> pd.DataFrame:
-    """Canonical ticks from a Dhan capture of `symbol`; `time` (IST, no zone) is converted to UTC.
+def open_dhan(path: str | Path, *, symbol: str | None = None, chunk_rows: int = 500_000) -> Source:
+    """Tick candidates from a Dhan capture of `symbol` (default NIFTY); `time` is IST without a zone.
 
-    `full` packets are the ticks; `oi` packets repeat only the open interest that every `full` row
-    already carries, so they are skipped and counted, as are other packet types and rows whose
-    cumulative volume goes backwards. size is the increase of the cumulative volume (0 on the first
-    row: nothing to compare with), side the tick rule where size > 0; prices are snapped to the tick
-    size (the feed sends float32).
+    `full` packets are ticks: size is the increase of the cumulative `volume` (0 on the day's first
+    row), side the tick rule where size > 0, prices snapped to the tick (the feed sends float32). `oi`
+    packets carry only open interest: each becomes a quote-only tick (size 0) with the new open interest
+    and the last price, volume and book carried forward, so no packet is dropped. Other packet types are
+    unparseable. A price of 0 is an empty book side.
     """
-    instrument = get_instrument(symbol)
-    raw = pd.read_csv(path)
-    packet_types = raw["type"].value_counts()
-    full = raw.loc[raw["type"] == EVENT_TYPE]
-    backwards = full["volume"] < full["volume"].cummax()
-    full = full.loc[~backwards]
+    symbol = symbol or DEFAULT_SYMBOL
+    timezone = instrument_for(symbol, VENUE).timezone
+    file = CsvFile(path, required=COLUMNS)
 
-    price = pd.Series(round_to_tick(full["ltp"], instrument.tick_size), index=full.index)
-    size = full["volume"].diff().fillna(0.0)
-    bid = pd.Series(round_to_tick(full["bid_price_1"], instrument.tick_size), index=full.index)
-    ask = pd.Series(round_to_tick(full["ask_price_1"], instrument.tick_size), index=full.index)
-    ticks = pd.DataFrame(
-        {
-            "ts": pd.to_datetime(full["time"], format="ISO8601").dt.tz_localize(instrument.timezone),
-            "symbol": instrument.symbol,
-            "seq": full.index.to_numpy(dtype=np.int64),  # the file row number
-            "price": price,
-            "size": size,
-            "volume": full["volume"].astype(np.float64),
-            "side": tick_rule(price, size > 0),
-            # A price of 0 is how the feed says the level is empty.
-            "bid": bid.where(bid > 0),
-            "ask": ask.where(ask > 0),
-            "bid_size": full["bid_qty_1"].where(bid > 0),
-            "ask_size": full["ask_qty_1"].where(ask > 0),
-            "oi": full["oi"].astype(np.float64),
-        }
+    def chunks() -> Iterator[Candidates]:
+        for lines in file.chunks(chunk_rows):
+            yield _candidates(CsvRows(lines, file.names, list(COLUMNS), file.delimiter), symbol, timezone)
+
+    return Source(file.path, VENUE, RULES, chunks())
+
+
+def _candidates(rows: CsvRows, symbol: str, timezone: str) -> Candidates:
+    packet = rows.text("type").str.strip()
+    rows.bad(
+        ~packet.isin(PACKETS).to_numpy() & rows.problems.ok,
+        lambda w: [
+            f"type={packet.iloc[i]!r} is not a Dhan packet type handled ({', '.join(PACKETS)})" for i in w
+        ],
     )
-    ticks, crossed = drop_crossed(ticks)
-    skipped = {f"{kind}_packet": int(n) for kind, n in packet_types.items() if kind != EVENT_TYPE}
-    skipped |= {"volume_backwards": int(backwards.sum()), "crossed_book": crossed}
-    return finish(ticks, source="dhan", path=path, rows_read=len(raw), skipped=skipped)
+    ts = rows.timestamp("time", tz=timezone)
+    values = {
+        "price": rows.number("ltp"),
+        "volume": rows.number("volume"),
+        "oi": rows.number("oi"),
+        "bid": rows.number("bid_price_1"),
+        "bid_size": rows.number("bid_qty_1"),
+        "ask": rows.number("ask_price_1"),
+        "ask_size": rows.number("ask_qty_1"),
+    }
+    symbols = np.full(len(rows), symbol, dtype=object)
+    return Candidates(rows.rows, rows.raw, rows.problems, symbols, ts, None, values)

@@ -1,61 +1,80 @@
-"""Zerodha Kite Connect tick captures (NSE futures, full mode with 5-level depth, UTC) -> canonical ticks."""
+"""Zerodha Kite Connect tick captures (NSE futures, full mode with 5-level depth, UTC) -> tick candidates."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from feature_store.instruments import get_instrument
-from pipelines.sources.common import drop_crossed, finish, round_to_tick, tick_rule
+from pipelines.sources.chunk import Candidates, Rules, Source
+from pipelines.sources.csvfile import CsvFile
+from pipelines.sources.rows import CsvRows, per_value
 
-AGGRESSOR_SIDE = {"BUY": 1, "SELL": -1, "NEUTRAL": 0}
+VENUE = "NSE"
+COLUMNS = (
+    "time",
+    "trading_symbol",
+    "last_price",
+    "volume_traded",
+    "oi",
+    "aggressor_side",
+    "bid_price_1",
+    "bid_qty_1",
+    "ask_price_1",
+    "ask_qty_1",
+)
+AGGRESSOR_SIDE = {"BUY": 1.0, "SELL": -1.0, "NEUTRAL": np.nan, "": np.nan}  # NaN: the tick rule decides
+RULES = Rules(size_from_volume=True, cumulative_volume=False, snap_to_tick=True)
+# NSE futures contract names: root, 2-digit year, month, FUT (NIFTY25DECFUT -> NIFTY).
+_FUTURE = re.compile(r"^(?P<root>.+?)\d{2}(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)FUT$")
 
 
-def read_kite(path: str | Path, symbol: str = "NIFTY") -> pd.DataFrame:
-    """Canonical ticks from a Kite capture of `symbol`; `time` is UTC.
+def open_kite(path: str | Path, *, symbol: str | None = None, chunk_rows: int = 500_000) -> Source:
+    """Tick candidates from a Kite capture; `time` is UTC.
 
-    size is the increase of volume_traded (0 on the first row). The app's `volume_delta` and the
-    `aggressor_side` tied to it disagree with volume_traded on about half the rows, so side is
-    aggressor_side only where volume_traded grew, and the tick rule where that side is NEUTRAL.
-    Rows whose cumulative volume goes backwards are skipped and counted.
+    The symbol is the root of the futures contract in `trading_symbol` (NIFTY25DECFUT -> NIFTY; other
+    names as they are) unless `symbol` says otherwise. size is the increase of `volume_traded` (0 on the
+    day's first row: nothing to compare with). The app's `aggressor_side` is the side where the volume
+    grew (its own `volume_delta` disagrees with `volume_traded` on about half the rows, so it is not
+    used); NEUTRAL or blank leaves the side to the tick rule. A price of 0 is an empty book side.
     """
-    instrument = get_instrument(symbol)
-    # index_col=False: rows with a trailing comma must not turn `time` into the index; a header with
-    # one instead gives an empty "Unnamed: N" column, dropped next.
-    raw = pd.read_csv(path, index_col=False)
-    raw = raw.loc[:, ~raw.columns.str.startswith("Unnamed:")]
-    tokens = raw["instrument_token"].unique()
-    if len(tokens) != 1:
-        raise ValueError(f"{path}: expected one instrument per capture, got tokens {list(tokens)}")
-    backwards = raw["volume_traded"] < raw["volume_traded"].cummax()
-    rows = raw.loc[~backwards]
+    file = CsvFile(path, required=COLUMNS)
 
-    price = pd.Series(round_to_tick(rows["last_price"], instrument.tick_size), index=rows.index)
-    size = rows["volume_traded"].diff().fillna(0.0)
-    traded = size > 0
-    app_side = rows["aggressor_side"].map(AGGRESSOR_SIDE).fillna(0)
-    side = app_side.where(app_side != 0, tick_rule(price, traded)).where(traded, 0)
-    bid = pd.Series(round_to_tick(rows["bid_price_1"], instrument.tick_size), index=rows.index)
-    ask = pd.Series(round_to_tick(rows["ask_price_1"], instrument.tick_size), index=rows.index)
-    ticks = pd.DataFrame(
-        {
-            "ts": pd.to_datetime(rows["time"], utc=True, format="ISO8601"),
-            "symbol": instrument.symbol,
-            "seq": rows.index.to_numpy(dtype=np.int64),  # the file row number
-            "price": price,
-            "size": size,
-            "volume": rows["volume_traded"].astype(np.float64),
-            "side": side,
-            # A price of 0 is how the feed says the level is empty.
-            "bid": bid.where(bid > 0),
-            "ask": ask.where(ask > 0),
-            "bid_size": rows["bid_qty_1"].astype(np.float64).where(bid > 0),
-            "ask_size": rows["ask_qty_1"].astype(np.float64).where(ask > 0),
-            "oi": rows["oi"].astype(np.float64),
-        }
+    def chunks() -> Iterator[Candidates]:
+        for lines in file.chunks(chunk_rows):
+            yield _candidates(CsvRows(lines, file.names, list(COLUMNS), file.delimiter), symbol)
+
+    return Source(file.path, VENUE, RULES, chunks())
+
+
+def futures_root(name: str) -> str:
+    """The underlying of an NSE futures contract name; any other name unchanged."""
+    match = _FUTURE.match(name)
+    return match["root"] if match else name
+
+
+def _candidates(rows: CsvRows, symbol: str | None) -> Candidates:
+    ts = rows.timestamp("time")
+    aggressor = rows.text("aggressor_side").str.strip().str.upper()
+    side = per_value(aggressor, lambda a: AGGRESSOR_SIDE.get(a, np.nan), dtype=np.float64)
+    unknown = ~aggressor.isin(list(AGGRESSOR_SIDE)).to_numpy() & rows.problems.ok
+    rows.bad(
+        unknown, lambda w: [f"aggressor_side={aggressor.iloc[i]!r} is not BUY, SELL or NEUTRAL" for i in w]
     )
-    ticks, crossed = drop_crossed(ticks)
-    skipped = {"volume_backwards": int(backwards.sum()), "crossed_book": crossed}
-    return finish(ticks, source="kite", path=path, rows_read=len(raw), skipped=skipped)
+    if symbol is None:
+        symbols = per_value(rows.text("trading_symbol").str.strip(), futures_root)
+    else:
+        symbols = np.full(len(rows), symbol, dtype=object)
+    values = {
+        "price": rows.number("last_price"),
+        "volume": rows.number("volume_traded"),
+        "oi": rows.number("oi"),
+        "side": side,
+        "bid": rows.number("bid_price_1"),
+        "bid_size": rows.number("bid_qty_1"),
+        "ask": rows.number("ask_price_1"),
+        "ask_size": rows.number("ask_qty_1"),
+    }
+    return Candidates(rows.rows, rows.raw, rows.problems, symbols, ts, None, values)

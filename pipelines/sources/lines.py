@@ -92,13 +92,16 @@ def line_chunks(handle: BinaryIO, chunk_rows: int, first_row: int = 0) -> Iterat
         else:
             return
         data = bytes(buffer[:size])
+        del buffer[:size]  # before the yield: memory holds the chunk once, not twice
         starts = np.concatenate([[0], stops[:-1] + 1]).astype(np.int64)
-        yield LineChunk(row, data, starts, _strip_cr(data, starts, stops), cut)
+        chunk = LineChunk(row, data, starts, _strip_cr(data, starts, stops), cut)
         if eof and len(ends) < chunk_rows:
+            yield chunk
             return
         row += len(stops)
-        del buffer[:size]
         ends = ends[chunk_rows:] - size
+        yield chunk
+        del chunk, data
 
 
 def _strip_cr(data: bytes, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:

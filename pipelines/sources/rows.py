@@ -21,7 +21,7 @@ EPOCH_UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 
 class Rows:
-    """Fields of a chunk's rows, aligned by position: `column` is null where the row is already bad."""
+    """Fields of a chunk's rows, aligned by position (null where a CSV line could not be split)."""
 
     def __init__(self, rows: np.ndarray, problems: Problems, cut: bool = False) -> None:
         self.rows = rows
@@ -40,7 +40,7 @@ class Rows:
     def bad(self, mask: np.ndarray, detail) -> None:
         """Quarantine rows whose field does not parse: `truncated` for a last line the file cuts short."""
         mask = np.asarray(mask, dtype=bool)
-        if self.cut and len(mask) and mask[-1]:
+        if self.cut and len(mask) and mask[-1] and self.problems.ok[-1]:
             last = np.zeros(len(mask), dtype=bool)
             last[-1] = True
             self.problems.flag(last, "truncated", lambda w: [f"file ends inside this row ({detail(w)[0]})"])
@@ -48,34 +48,36 @@ class Rows:
         self.problems.flag(mask, "unparseable", detail)
 
     def text(self, name: str) -> pd.Series:
-        """The field as text ("" where missing or the row is bad), indexed by position."""
+        """The field as text ("" where missing), indexed by position; Arrow-backed, no Python strings."""
         values = self.column(name)
-        if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+        if not _is_text(values.type):
             values = pc.cast(values, pa.string())
-        return pd.Series(values.fill_null("").to_numpy(zero_copy_only=False), dtype=str)
+        return values.fill_null("").to_pandas()
 
     def number(self, name: str, *, required: bool = False) -> np.ndarray:
-        """The field as float64: NaN where blank (or the row is bad); text that is no number is unparseable."""
+        """The field as float64: NaN where blank; text that is no number makes the row unparseable."""
         values = self.column(name)
-        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-            blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(values), ""), True)
-            text = pc.if_else(blank, pa.scalar(None, values.type), values)
+        if _is_text(values.type):
+            values = _blank_to_null(values)
             try:
-                out = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False).copy()
-            except pa.ArrowInvalid:
-                series = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
-                out = pd.to_numeric(series.str.strip(), errors="coerce").to_numpy(np.float64, copy=True)
-                given = ~np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
-                wrong = given & np.isnan(out) & ~series.str.strip().str.lower().isin(["nan"]).to_numpy()
-                self.bad(wrong, lambda w: [f"{name}={series.iloc[i]!r} is not a number" for i in w])
+                out = _floats(values)
+            except pa.ArrowInvalid:  # some value is no number: find which, the slow way
+                text = values.to_pandas().str.strip()
+                out = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan, copy=True)
+                wrong = (text.notna() & (text.str.lower() != "nan")).to_numpy(
+                    bool, na_value=False
+                ) & np.isnan(out)
+                self.bad(wrong, lambda w: [f"{name}={t!r} is not a number" for t in _texts(values, w)])
                 out[wrong] = np.nan
         else:
-            out = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False).copy()
+            out = _floats(values)
         if required:
             self.bad(self.problems.ok & np.isnan(out), lambda w: [f"{name} is missing"] * len(w))
         return out
 
-    def timestamp(self, name: str, *, fmt: str = "ISO8601", unit: str | None = None, tz: str = "UTC") -> np.ndarray:
+    def timestamp(
+        self, name: str, *, fmt: str = "ISO8601", unit: str | None = None, tz: str = "UTC"
+    ) -> np.ndarray:
         """The field as epoch nanoseconds UTC (NAT where bad); blank or unparseable values quarantine the row.
 
         `fmt` is "ISO8601", "epoch" (numbers in `unit`) or a strftime pattern. Timestamps without a zone are
@@ -83,70 +85,110 @@ class Rows:
         """
         values = self.column(name)
         if pa.types.is_timestamp(values.type):
-            ns = self._from_arrow_timestamps(values, tz)
+            ns = _from_timestamps(values, tz)
         elif fmt == "epoch" or pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
             ns = self._from_epoch(name, values, unit or "s")
         else:
-            ns = self._from_text(name, values, fmt, tz)
-        known = ns != NAT
-        text = self.text(name)
-        self.bad(
-            self.problems.ok & ~known,
-            lambda w: [
-                f"{name} is missing" if text.iloc[i] == "" else f"{name}={text.iloc[i]!r} is not a {fmt} time"
-                for i in w
-            ],
-        )
-        return ns
+            ns = _from_text(values, fmt, tz)
 
-    def _from_arrow_timestamps(self, values: pa.Array, tz: str) -> np.ndarray:
-        index = pd.DatetimeIndex(values.to_pandas())
-        if index.tz is None:
-            index = index.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-        return _ns(index)
+        def detail(where: np.ndarray) -> list[str]:
+            return [
+                f"{name} is missing" if not t else f"{name}={t!r} does not parse as {fmt}"
+                for t in _texts(values, where)
+            ]
+
+        self.bad(self.problems.ok & (ns == NAT), detail)
+        return ns
 
     def _from_epoch(self, name: str, values: pa.Array, unit: str) -> np.ndarray:
         scale = EPOCH_UNITS[unit]
-        if pa.types.is_integer(values.type):
-            ints = pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False)
-            nulls = values.is_null().to_numpy(zero_copy_only=False)
-            out = np.where(nulls, NAT, np.nan_to_num(ints, nan=0).astype(np.int64) * scale)
-            return out.astype(np.int64)
-        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        if _is_text(values.type):
             try:  # integers keep every nanosecond; a float64 would not
-                ints = pc.cast(pc.if_else(pc.equal(values, ""), pa.scalar(None, values.type), values), pa.int64())
-                return self._from_epoch(name, ints, unit)
+                values = pc.cast(_blank_to_null(values), pa.int64())
             except pa.ArrowInvalid:
                 pass
-        seconds = self.number(name) if not pa.types.is_floating(values.type) else _floats(values)
+        if pa.types.is_integer(values.type):
+            ints = pc.cast(values, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+            nulls = values.is_null().to_numpy(zero_copy_only=False)
+            return np.where(nulls, NAT, ints * scale).astype(np.int64)
+        seconds = self.number(name) if _is_text(values.type) else _floats(values)
         out = np.full(len(seconds), NAT, dtype=np.int64)
         finite = np.isfinite(seconds)
         out[finite] = np.rint(seconds[finite] * scale).astype(np.int64)
         return out
 
-    def _from_text(self, name: str, values: pa.Array, fmt: str, tz: str) -> np.ndarray:
-        text = pd.Series(values.fill_null("").to_numpy(zero_copy_only=False), dtype=str)
-        parsed = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
-        index = pd.DatetimeIndex(parsed).as_unit("ns")
-        ns = _ns(index)
-        if tz != "UTC":  # naive text was read as UTC wall time: re-read it as wall time in `tz`
-            naive = ~text.str.contains(_AWARE, regex=True).to_numpy() & (ns != NAT)
-            if fmt not in ("ISO8601",) and "%z" not in fmt and "%Z" not in fmt:
-                naive = ns != NAT
-            if naive.any():
-                wall = index[naive].tz_localize(None).tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-                ns[naive] = _ns(wall)
+
+def per_value(text: pd.Series, convert=None, dtype=object) -> np.ndarray:
+    """`convert` applied once per distinct value of `text` (identity when None), spread back to every row:
+    a chunk holds few distinct symbols or codes, so this is as fast as a lookup and shares the objects."""
+    codes, uniques = pd.factorize(text)
+    mapped = [u if convert is None else convert(u) for u in uniques]
+    return np.asarray([*mapped, "" if dtype is object else np.nan], dtype=dtype)[codes]
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _blank_to_null(values: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(pc.utf8_trim_whitespace(values), ""), pa.scalar(None, values.type), values)
+
+
+def _floats(values: pa.Array) -> np.ndarray:
+    return np.array(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _texts(values: pa.Array, where: np.ndarray) -> list[str]:
+    """The values at positions `where` as text ("" for null), for quarantine details."""
+    return ["" if v is None else str(v) for v in values.take(pa.array(where, type=pa.int64())).to_pylist()]
+
+
+def _epoch_ns(values: pa.Array) -> np.ndarray:
+    """Epoch nanoseconds of an Arrow timestamp array (UTC when it has a zone), NAT for null."""
+    ns = pc.cast(values, pa.timestamp("ns", tz=values.type.tz)).cast(pa.int64())
+    return np.array(ns.fill_null(NAT).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _localize(ns: np.ndarray, tz: str) -> np.ndarray:
+    """Naive wall-time epoch ns in `tz` -> UTC epoch ns; NAT where the wall time does not exist or is ambiguous."""
+    if tz == "UTC":
         return ns
+    wall = pd.DatetimeIndex(pd.to_datetime(ns, unit="ns"))  # NAT is pandas' NaT
+    return _ns(wall.tz_localize(tz, ambiguous="NaT", nonexistent="NaT"))
+
+
+def _from_timestamps(values: pa.Array, tz: str) -> np.ndarray:
+    ns = _epoch_ns(values)
+    return ns if values.type.tz is not None else _localize(ns, tz)
+
+
+def _from_text(values: pa.Array, fmt: str, tz: str) -> np.ndarray:
+    """Parse timestamps: Arrow's ISO-8601 cast when every value is aware, or every one naive; else pandas."""
+    values = _blank_to_null(values)
+    if fmt == "ISO8601":
+        for kind in (pa.timestamp("ns", tz="UTC"), pa.timestamp("ns")):
+            try:
+                return _from_timestamps(pc.cast(values, kind), tz)
+            except pa.ArrowInvalid:
+                continue
+    text = values.to_pandas()
+    index = pd.DatetimeIndex(pd.to_datetime(text, format=fmt, utc=True, errors="coerce")).as_unit("ns")
+    ns = _ns(index)
+    if tz != "UTC":  # naive text was read as UTC wall time: read it again as wall time in `tz`
+        if fmt == "ISO8601":
+            naive = ~text.str.contains(_AWARE, regex=True).to_numpy(bool, na_value=True)
+        else:
+            naive = np.full(len(ns), "%z" not in fmt and "%Z" not in fmt)
+        naive &= ns != NAT
+        if naive.any():
+            ns[naive] = _localize(_ns(index[naive].tz_convert("UTC")), tz)
+    return ns
 
 
 def _ns(index: pd.DatetimeIndex) -> np.ndarray:
     """Epoch nanoseconds UTC of a tz-aware index, NAT for NaT."""
     utc = index.tz_convert("UTC").as_unit("ns")
-    return np.asarray(utc.asi8, dtype=np.int64).copy()
-
-
-def _floats(values: pa.Array) -> np.ndarray:
-    return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False).copy()
+    return np.array(utc.asi8, dtype=np.int64)
 
 
 class CsvRows(Rows):
@@ -180,7 +222,7 @@ class CsvRows(Rows):
             whole[i] = len(fields) == len(names)
             counts[i] = len(fields)
         split_by_csv &= whole
-        self.problems.flag(empty & ~(lines.cut & (np.arange(len(lines)) == len(lines) - 1)), "unparseable", "empty line")
+        self.problems.flag(empty, "unparseable", "empty line")
         self.bad(~whole & ~empty, lambda w: [f"{counts[i]} fields, expected {len(names)}" for i in w])
 
         plain = whole & ~split_by_csv
@@ -191,16 +233,16 @@ class CsvRows(Rows):
             table = pa.concat_tables([table, extra.cast(table.schema)])
         index = np.full(len(lines), -1, dtype=np.int64)
         index[np.flatnonzero(plain)] = np.arange(int(plain.sum()))
-        index[np.flatnonzero(split_by_csv)] = np.arange(int(plain.sum()), int(plain.sum() + split_by_csv.sum()))
+        index[np.flatnonzero(split_by_csv)] = np.arange(
+            int(plain.sum()), int(plain.sum() + split_by_csv.sum())
+        )
         self._table = table
         self._index = pa.array(index, mask=index < 0)
 
     def column(self, name: str) -> pa.Array:
         if name not in self._table.column_names:
             raise KeyError(f"column {name!r} was not read; read columns: {self._table.column_names}")
-        values = pc.take(self._table[name], self._index).combine_chunks()
-        ok = pa.array(self.problems.ok)
-        return pc.if_else(ok, values, pa.scalar(None, values.type))
+        return pc.take(self._table[name], self._index).combine_chunks()
 
     def raw(self, positions: np.ndarray) -> list[str]:
         return [self.lines.text(int(i)) for i in positions]
@@ -233,9 +275,25 @@ def _parse_plain(
     if not keep.any():
         return schema.empty_table()
     payload = lines.joined(keep, trim if trim.any() else None)
+    longest = int((lines.stops - lines.starts).max())
+    try:
+        return _read_text_columns(payload, names, usecols, delimiter, longest)
+    except pa.ArrowInvalid:  # bytes that are not UTF-8: read them as U+FFFD; the row splits the same way
+        payload = payload.decode("utf-8", errors="replace").encode()
+        return _read_text_columns(payload, names, usecols, delimiter, longest)
+
+
+def _read_text_columns(
+    payload: bytes, names: list[str], usecols: list[str], delimiter: str, longest: int
+) -> pa.Table:
+    """The `usecols` of CSV `payload` as text columns (no quoting: quoted lines are split elsewhere)."""
     table = pacsv.read_csv(
         io.BytesIO(payload),
-        read_options=pacsv.ReadOptions(column_names=names, block_size=max(1 << 20, len(payload) + 1)),
+        # one thread: as fast here (two shared cores), no per-thread buffers; a block must hold the longest
+        # line, which U+FFFD replacement can make up to three times longer
+        read_options=pacsv.ReadOptions(
+            column_names=names, block_size=max(8 << 20, 3 * longest + 1), use_threads=False
+        ),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(
             include_columns=usecols,
@@ -250,12 +308,13 @@ class ArrowRows(Rows):
     """Rows of an Arrow record batch (a Parquet file read in batches); `raw` renders the read columns as JSON."""
 
     def __init__(self, batch: pa.RecordBatch, first_row: int) -> None:
-        super().__init__(np.arange(first_row, first_row + batch.num_rows, dtype=np.int64), Problems(batch.num_rows))
+        super().__init__(
+            np.arange(first_row, first_row + batch.num_rows, dtype=np.int64), Problems(batch.num_rows)
+        )
         self.batch = batch
 
     def column(self, name: str) -> pa.Array:
-        values = self.batch.column(name)
-        return pc.if_else(pa.array(self.problems.ok), values, pa.scalar(None, values.type))
+        return self.batch.column(name)
 
     def raw(self, positions: np.ndarray) -> list[str]:
         rows = self.batch.take(pa.array(positions, type=pa.int64())).to_pylist()
