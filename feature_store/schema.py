@@ -57,6 +57,14 @@ class TickSchema(pa.DataFrameModel):
     oi: Series[np.float64] = pa.Field(ge=0, nullable=True)
 
     @pa.dataframe_check
+    def values_finite(cls, df: pd.DataFrame) -> Series[bool]:
+        """No +-inf anywhere: an overflowed value is an error, not a price (NaN stays 'not quoted')."""
+        numeric = df[["price", "size", "volume", "bid", "ask", "bid_size", "ask_size", "oi"]].to_numpy(
+            dtype=float
+        )
+        return pd.Series(~np.isinf(numeric).any(axis=1), index=df.index)
+
+    @pa.dataframe_check
     def book_not_crossed(cls, df: pd.DataFrame) -> Series[bool]:
         """Best bid never above best ask when both are quoted."""
         return ~(df["bid"] > df["ask"])

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 
+from feature_store.features import FeatureSet
 from feature_store.offline import OfflineStore
-from feature_store.store import TickStore, open_store
+from feature_store.store import TickStore, default_home, open_store
 from pipelines import registry
+from pipelines.selection import Selection
 from pipelines.streaming import ScoringClient
+from pipelines.training import TrainedModel
 
 
 class TickStoreResource(dg.ConfigurableResource):
@@ -34,15 +37,28 @@ class OfflineStoreResource(dg.ConfigurableResource):
 
 
 class MlflowResource(dg.ConfigurableResource):
-    """The MLflow tracking server and model registry."""
+    """The MLflow tracking server and model registry: registration, promotion and feature selections."""
 
     tracking_uri: str = Field(description="MLflow tracking and registry URI")
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        os.environ["MLFLOW_TRACKING_URI"] = (
-            self.tracking_uri
-        )  # domain code reads the URI from MLflow's env var
-        registry.configure(self.tracking_uri)
+    def register(
+        self, trained: TrainedModel, *, lineage: dict[str, str], selection_run_id: str | None
+    ) -> str:
+        """Log a training run and register it as a new model version; returns the version."""
+        return registry.log_and_register(
+            trained, lineage=lineage, selection_run_id=selection_run_id, uri=self.tracking_uri
+        )
+
+    def promote(self, name: str, version: str, holdout: pd.DataFrame) -> registry.PromotionDecision:
+        """Move the champion alias to `version` if it beats the champion on `holdout`."""
+        return registry.promote_if_better(name, version, holdout, uri=self.tracking_uri)
+
+    def champion_version(self, name: str) -> str | None:
+        return registry.champion_version(name, uri=self.tracking_uri)
+
+    def log_selection(self, selection: Selection, *, lineage: dict[str, str]) -> tuple[FeatureSet, str]:
+        """Log a SHAP selection; returns the versioned pruned feature set and the run id."""
+        return registry.log_selection(selection, lineage=lineage, uri=self.tracking_uri)
 
 
 class ScoringServiceResource(dg.ConfigurableResource):
@@ -57,7 +73,7 @@ class ScoringServiceResource(dg.ConfigurableResource):
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Production when its environment variables are set (TICKML_PG_URL, MLFLOW_TRACKING_URI), else local."""
-    home = os.environ.get("TICKML_HOME", str(Path.cwd() / ".tickml"))
+    home = str(default_home())
     pg = dg.EnvVar("TICKML_PG_URL") if os.environ.get("TICKML_PG_URL") else None
     return {
         "tick_store": TickStoreResource(home=home, pg_url=pg),

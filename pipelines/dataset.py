@@ -18,12 +18,19 @@ KEY = ("symbol", "ts", "seq")
 
 
 def build_dataset(
-    features: pd.DataFrame, labels: pd.DataFrame, instrument: Instrument, *, stride: int = 1
+    features: pd.DataFrame,
+    labels: pd.DataFrame,
+    instrument: Instrument,
+    *,
+    holdout_days: int,
+    stride: int = 1,
 ) -> pd.DataFrame:
-    """Rows of `features` whose labels pass the consensus filter, with `day`, `label_15m` and `label_30m`.
+    """Features with `day`, both labels, `consensus` and `holdout`, for training and honest evaluation.
 
-    `stride` keeps every k-th tick of each day: neighbouring ticks share almost their whole label
-    horizon, so keeping all of them adds rows without adding independent evidence.
+    Training days keep the rows that pass the consensus filter (the reference design trains on them).
+    The last `holdout_days` days keep every labelled tick: the filter picks rows by their future, so
+    scoring only those would flatter a model that must score every tick live. `stride` keeps every k-th
+    tick of a day: neighbours share almost their whole label horizon, so more adds little evidence.
     """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
@@ -32,9 +39,13 @@ def build_dataset(
     if len(joined) != len(features):
         raise ValueError(f"labels cover {len(joined)} of {len(features)} feature rows; recompute labels")
     joined.insert(3, "day", instrument.trading_day(joined["ts"]).to_numpy())
-    position = joined.groupby("day").cumcount()
-    kept = joined[consensus_mask(joined, instrument).to_numpy() & (position % stride == 0).to_numpy()]
-    return kept.reset_index(drop=True)
+    position = joined.groupby("day").cumcount().to_numpy()
+    labelled = (joined["label_15m"].notna() & joined["label_30m"].notna()).to_numpy()
+    joined = joined[labelled & (position % stride == 0)]
+    joined = mark_holdout(
+        joined.assign(consensus=consensus_mask(joined, instrument).to_numpy()), holdout_days
+    )
+    return joined[joined["consensus"] | joined["holdout"]].reset_index(drop=True)
 
 
 def split_by_days(
@@ -65,11 +76,13 @@ def mark_holdout(dataset: pd.DataFrame, holdout_days: int) -> pd.DataFrame:
 
 
 def split_dataset(dataset: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[dt.date]]:
-    """(train rows, held-out rows, held-out days) by the dataset's `holdout` column (see `mark_holdout`)."""
-    if "holdout" not in dataset.columns:
-        raise KeyError("dataset has no 'holdout' column; mark it with mark_holdout(dataset, holdout_days)")
+    """(training rows: consensus rows of the other days; held-out rows: every labelled tick of the
+    held-out days; the held-out days), by the dataset's `holdout` and `consensus` columns."""
+    missing = {"holdout", "consensus"} - set(dataset.columns)
+    if missing:
+        raise KeyError(f"dataset lacks columns {sorted(missing)}; build it with build_dataset")
     held = dataset[dataset["holdout"]]
-    return dataset[~dataset["holdout"]], held, sorted(held["day"].unique())
+    return dataset[~dataset["holdout"] & dataset["consensus"]], held, sorted(held["day"].unique())
 
 
 def class_balance(labels: pd.Series) -> dict[str, int]:
@@ -89,6 +102,7 @@ def dataset_schema() -> pa.DataFrameSchema:
             "label_15m": pa.Column(str, pa.Check.isin(LABELS_15M)),
             "label_30m": pa.Column(str, pa.Check.isin(LABELS_30M)),
             "holdout": pa.Column(bool),
+            "consensus": pa.Column(bool),
         },
         unique=list(KEY),
         strict=False,
@@ -118,12 +132,15 @@ def simulated_dataset(
     holdout_days: int = 1,
 ) -> pd.DataFrame:
     """A consensus-filtered dataset over `days` simulated sessions, the last `holdout_days` held out."""
-    frames = []
+    features, labels = [], []
     for day in instrument.trading_days(first_day, days):
         ticks = simulate_session(instrument, day, seed=seed, signal=signal)
-        frames.append(
-            build_dataset(
-                compute_features(ticks, instrument), label_ticks(ticks, instrument), instrument, stride=stride
-            )
-        )
-    return mark_holdout(pd.concat(frames, ignore_index=True), holdout_days)
+        features.append(compute_features(ticks, instrument))
+        labels.append(label_ticks(ticks, instrument))
+    return build_dataset(
+        pd.concat(features, ignore_index=True),
+        pd.concat(labels, ignore_index=True),
+        instrument,
+        stride=stride,
+        holdout_days=holdout_days,
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,17 +16,13 @@ from mlflow.exceptions import MlflowException
 
 from feature_store.features import FeatureSet
 from pipelines.plots import confusion_figure, plt
+from pipelines.tracking import tracking_uri
 from pipelines.training import HORIZONS, TrainedModel, evaluate, matrix
 
 MODEL_15M = "direction-15m"
 MODEL_30M = "direction-30m"
 CHAMPION = "champion"
 EXPERIMENT = "tickml-direction"
-
-
-def tracking_uri() -> str:
-    """$MLFLOW_TRACKING_URI, else the embedded default `sqlite:///<cwd>/mlruns/mlflow.db`."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlruns' / 'mlflow.db'}"
 
 
 def configure(uri: str | None = None) -> MlflowClient:
@@ -52,14 +47,18 @@ def _days_tag(days: list[dt.date]) -> str:
 
 
 def log_and_register(
-    trained: TrainedModel, *, lineage: dict[str, str] | None = None, selection_run_id: str | None = None
+    trained: TrainedModel,
+    *,
+    lineage: dict[str, str] | None = None,
+    selection_run_id: str | None = None,
+    uri: str | None = None,
 ) -> str:
     """Log `trained` as an MLflow run and register it as a new version; returns the version number.
 
     The run holds params, held-out metrics, the feature set, the confusion matrix and the lineage;
     the feature set also travels inside the model (MLmodel metadata) so serving reads it from there.
     """
-    client = configure()
+    client = configure(uri)
     name = trained.horizon.model_name
     lineage = {k: str(v) for k, v in (lineage or {}).items()}
     with mlflow.start_run(run_name=f"{name}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}") as run:
@@ -125,9 +124,9 @@ class LoadedModel:
         )
 
 
-def load_version(name: str, version: str) -> LoadedModel:
+def load_version(name: str, version: str, *, uri: str | None = None) -> LoadedModel:
     """Load version `version` of registered model `name` (never a glob, never 'latest')."""
-    client = configure()
+    client = configure(uri)
     mv = client.get_model_version(name, version)
     uri = f"models:/{name}/{version}"
     metadata = mlflow.models.get_model_info(uri).metadata or {}
@@ -145,24 +144,24 @@ def load_version(name: str, version: str) -> LoadedModel:
     )
 
 
-def champion_version(name: str) -> str | None:
+def champion_version(name: str, *, uri: str | None = None) -> str | None:
     """The version behind `name@champion`, or None when no champion is set."""
-    client = configure()
+    client = configure(uri)
     try:
         return str(client.get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException:
         return None
 
 
-def load_champion(name: str) -> LoadedModel:
+def load_champion(name: str, *, uri: str | None = None) -> LoadedModel:
     """Load `models:/<name>@champion`; raises LookupError saying how to get one when none is set."""
-    version = champion_version(name)
+    version = champion_version(name, uri=uri)
     if version is None:
         raise LookupError(
-            f"registered model {name!r} has no '{CHAMPION}' alias at {tracking_uri()}; "
+            f"registered model {name!r} has no '{CHAMPION}' alias at {uri or tracking_uri()}; "
             "train and promote one first (e.g. `tickml demo` or materialise the model assets in Dagster)"
         )
-    return load_version(name, version)
+    return load_version(name, version, uri=uri)
 
 
 @dataclass(frozen=True)
@@ -189,20 +188,22 @@ class PromotionDecision:
         }
 
 
-def promote_if_better(name: str, version: str, holdout: pd.DataFrame) -> PromotionDecision:
+def promote_if_better(
+    name: str, version: str, holdout: pd.DataFrame, *, uri: str | None = None
+) -> PromotionDecision:
     """Move `name@champion` to `version` only if it beats the current champion on the same held-out rows.
 
     Both models are scored on `holdout` (the challenger's held-out days) by log loss; the first version
     wins by default. The decision and its numbers are written as tags on the challenger version.
     """
-    client = configure()
+    client = configure(uri)
     horizon = next(h for h in HORIZONS.values() if h.model_name == name)
-    challenger = load_version(name, version)
+    challenger = load_version(name, version, uri=uri)
     labels = holdout[horizon.label_column]
     ours = evaluate(
         challenger.predict_proba(matrix(holdout, challenger.feature_set)), labels, horizon.classes
     )
-    current = champion_version(name)
+    current = champion_version(name, uri=uri)
     if current is None:
         decision = PromotionDecision(name, version, True, "first version: no champion yet", ours["log_loss"])
     elif current == version:
@@ -210,7 +211,7 @@ def promote_if_better(name: str, version: str, holdout: pd.DataFrame) -> Promoti
             name, version, True, "already champion", ours["log_loss"], current, ours["log_loss"]
         )
     else:
-        champ = load_version(name, current)
+        champ = load_version(name, current, uri=uri)
         missing = [f for f in champ.feature_set.features if f not in holdout.columns]
         if missing:
             decision = PromotionDecision(
@@ -227,12 +228,22 @@ def promote_if_better(name: str, version: str, holdout: pd.DataFrame) -> Promoti
             )
             better = ours["log_loss"] < theirs["log_loss"]
             verb = "beats" if better else "does not beat"
+            held_days = {str(d) for d in holdout["day"].unique()}
+            seen = held_days & set(
+                filter(None, client.get_model_version(name, current).tags.get("train_days", "").split(","))
+            )
+            caveat = (
+                f" (champion v{current} trained on {len(seen)} of these {len(held_days)} days: its score is "
+                "in-sample, so the comparison favours it)"
+                if seen
+                else ""
+            )
             decision = PromotionDecision(
                 name,
                 version,
                 better,
                 f"log loss {ours['log_loss']:.4f} {verb} champion v{current} {theirs['log_loss']:.4f} "
-                f"on the same {len(holdout)} held-out rows",
+                f"on the same {len(holdout)} held-out rows{caveat}",
                 ours["log_loss"],
                 current,
                 theirs["log_loss"],
@@ -275,7 +286,9 @@ def _next_feature_set_version(client: MlflowClient, name: str, features: tuple[s
     return latest_version if stored.features == features else latest_version + 1
 
 
-def log_selection(selection, *, lineage: dict[str, str] | None = None) -> tuple[FeatureSet, str]:
+def log_selection(
+    selection, *, lineage: dict[str, str] | None = None, uri: str | None = None
+) -> tuple[FeatureSet, str]:
     """Log a SHAP selection as an MLflow run (summary plot, kept/dropped table, the feature set).
 
     Returns the pruned feature set, versioned (an identical selection keeps the latest version number),
@@ -283,7 +296,7 @@ def log_selection(selection, *, lineage: dict[str, str] | None = None) -> tuple[
     """
     from pipelines.selection import pruned_feature_set, summary_figure
 
-    client = configure()
+    client = configure(uri)
     draft = pruned_feature_set(selection, 1)
     version = _next_feature_set_version(client, draft.name, draft.features)
     feature_set = pruned_feature_set(selection, version)

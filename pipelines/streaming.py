@@ -2,17 +2,20 @@
 
 Two drivers share it: the Dagster sensor (cursor kept by Dagster) and `tickml stream` (`run_stream`,
 cursor kept in the tick store). The cursor moves only after the predictions are stored, so a crash
-replays ticks; the store's idempotent writes and the service's replay cache make that exactly once.
+replays ticks; the store's idempotent writes and the service's replay cache make that exactly once, as
+long as a pass stays well inside the cache: hence `MAX_TICKS_PER_PASS`, and a pass cut short by an
+error still hands back the cursor it reached (`StreamInterrupted.step`) for the driver to save.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -27,6 +30,11 @@ from pipelines.registry import MODEL_15M, MODEL_30M
 log = logging.getLogger(__name__)
 
 Cursor = dict[str, TickKey]
+
+# Ticks one pass scores at most. The service remembers each symbol's last 10,000 predictions
+# (serving.state.REPLAY_CACHE_SIZE); a pass replayed after a crash must stay inside that, or the replay is
+# refused as stale forever. 2,000 also keeps a Dagster sensor evaluation far inside its 60 s timeout.
+MAX_TICKS_PER_PASS = 2_000
 
 
 class ScoringError(RuntimeError):
@@ -56,9 +64,43 @@ def _error_message(response: httpx.Response) -> str:
     return "; ".join(details) if details else str(body.get("error", body))
 
 
+_REQUIRED_VALUES = ("price", "size", "volume")
+_BOOK_VALUES = ("bid", "ask", "bid_size", "ask_size", "oi")  # NULLABLE_COLUMNS: NaN is "not quoted"
+
+
+def first_unencodable(ticks: pd.DataFrame) -> tuple[int, str] | None:
+    """(row, reason) of the first canonical tick JSON cannot carry, or None when every tick can be sent.
+
+    JSON has no NaN or infinity: a required value (price, size, volume) must be finite; a book field may
+    be NaN (not quoted, left out of the request) but not infinite.
+    """
+    required = ticks[list(_REQUIRED_VALUES)].to_numpy(dtype=np.float64)
+    book = ticks[list(_BOOK_VALUES)].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(required).all(axis=1) | np.isinf(book).any(axis=1)
+    if not bad.any():
+        return None
+    row = int(np.argmax(bad))
+    tick = ticks.iloc[row]
+    column = next(
+        c
+        for c in (*_REQUIRED_VALUES, *_BOOK_VALUES)
+        if math.isinf(tick[c]) or (c in _REQUIRED_VALUES and math.isnan(tick[c]))
+    )
+    return row, (
+        f"{tick['symbol']} tick (ts={pd.Timestamp(tick['ts']).isoformat()}, seq={int(tick['seq'])}) has "
+        f"{column}={tick[column]}, which JSON cannot carry; correct or quarantine it in the tick store"
+    )
+
+
 def ticks_payload(ticks: pd.DataFrame) -> list[dict[str, Any]]:
-    """Canonical ticks as the service's JSON objects: `ts` as integer epoch ns, absent book fields omitted."""
+    """Canonical ticks as the service's JSON objects: `ts` as integer epoch ns, absent book fields omitted.
+
+    Raises ValueError naming the tick and field when a value cannot be sent (see `first_unencodable`).
+    """
     frame = coerce_ticks(ticks)
+    unencodable = first_unencodable(frame)
+    if unencodable is not None:
+        raise ValueError(f"ticks[{unencodable[0]}]: {unencodable[1]}")
     columns: dict[str, list[Any]] = {c: frame[c].tolist() for c in frame.columns if c != "ts"}
     columns["ts"] = frame["ts"].array.asi8.tolist()
     records = []
@@ -147,8 +189,10 @@ def predictions_frame(
 class StreamStep:
     """What one pass did: the cursor after it, ticks scored, new predictions stored, per-request latency.
 
-    `refused` maps a symbol to the service's reason for refusing its next batch (a 4xx): that symbol's
-    cursor stays put, nothing is skipped, and the other symbols carry on.
+    `refused` maps a symbol to why its next tick cannot be scored: the service refused it (a 4xx), or the
+    stored tick cannot be sent at all (a non-finite value). That symbol's cursor stays just before it,
+    nothing is skipped, and the other symbols carry on. `error` describes what cut the pass short (service
+    unreachable or failing, a store error); None for a pass that ran to its end.
     """
 
     cursor: Cursor
@@ -156,6 +200,19 @@ class StreamStep:
     predictions_stored: int
     latencies_ms: list[float] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+class StreamInterrupted(RuntimeError):
+    """A pass cut short by an error (the `__cause__`); `step` is what it did before, cursor included.
+
+    Every batch counted in `step` has its predictions stored, so a driver saves `step.cursor` and retries
+    from there: what was done is not redone, and a long backlog cannot outrun the service's replay cache.
+    """
+
+    def __init__(self, step: StreamStep) -> None:
+        self.step = step
+        super().__init__(f"streaming pass interrupted after {step.ticks_scored} ticks: {step.error}")
 
 
 def _last_key(ticks: pd.DataFrame) -> TickKey:
@@ -178,48 +235,61 @@ def score_new_ticks(
     cursor: Mapping[str, TickKey | Sequence[int]] | None,
     *,
     batch_size: int = 500,
-    max_ticks: int | None = None,
+    max_ticks: int | None = MAX_TICKS_PER_PASS,
 ) -> StreamStep:
-    """Score every stored tick after `cursor` (per symbol; a missing symbol starts at its first tick).
+    """Score up to `max_ticks` stored ticks after `cursor` (per symbol; a missing symbol starts at its first).
 
     Symbols take turns batch by batch, so one busy symbol cannot starve the others under `max_ticks`.
     Each batch is posted to the service, its predictions are written to the store, and only then does
-    that symbol's cursor move. Returns a new cursor; the one passed in is not modified. A batch the
-    service refuses (4xx) is reported in `refused`; an unreachable or failing service (5xx, timeouts)
-    raises, leaving the caller's cursor as it was.
+    that symbol's cursor move. Returns a new cursor; the one passed in is not modified. A symbol whose next
+    tick the service refuses (4xx) or that cannot be sent (a non-finite value) is reported in `refused`
+    and stays put, the ticks before it scored. Anything else that fails (service unreachable, 5xx,
+    timeout, the store) raises StreamInterrupted carrying the step so far. `max_ticks=None` is unbounded:
+    only for a caller that saves no cursor, since a replay larger than the service's cache is refused.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if max_ticks is not None and max_ticks < 1:
+        raise ValueError(f"max_ticks must be >= 1 or None, got {max_ticks}")
     position: Cursor = {s: TickKey(int(k[0]), int(k[1])) for s, k in (cursor or {}).items()}
     scored = stored = 0
     latencies: list[float] = []
     refused: dict[str, str] = {}
-    active = streamable_symbols(store)
-    while active and (max_ticks is None or scored < max_ticks):
-        for symbol in list(active):
-            limit = batch_size if max_ticks is None else min(batch_size, max_ticks - scored)
-            if limit <= 0:
-                break
-            ticks = store.ticks_after(symbol, position.get(symbol), limit=limit)
-            if len(ticks) < limit:
-                active.remove(symbol)  # drained for this pass
-            if ticks.empty:
-                continue
-            started = time.perf_counter()
-            try:
-                predictions = client.score(ticks)
-            except ScoringError as exc:
-                if exc.transient:
-                    raise
-                refused[symbol] = exc.message
-                if symbol in active:
-                    active.remove(symbol)
-                continue
-            latencies.append((time.perf_counter() - started) * 1e3)
-            scored_at = pd.Timestamp.now(tz="UTC")
-            stored += store.write_predictions(predictions_frame(ticks, predictions, scored_at))
-            position[symbol] = _last_key(ticks)
-            scored += len(ticks)
+    try:
+        active = streamable_symbols(store)
+        while active and (max_ticks is None or scored < max_ticks):
+            for symbol in list(active):
+                limit = batch_size if max_ticks is None else min(batch_size, max_ticks - scored)
+                if limit <= 0:
+                    break
+                ticks = store.ticks_after(symbol, position.get(symbol), limit=limit)
+                unencodable = first_unencodable(ticks)
+                if len(ticks) < limit or unencodable is not None:
+                    active.remove(symbol)  # drained for this pass, or stopped by a tick it cannot send
+                if unencodable is not None:
+                    row, reason = unencodable
+                    refused[symbol] = reason
+                    ticks = ticks.iloc[:row]  # the ticks before it can be sent: score them
+                if ticks.empty:
+                    continue
+                started = time.perf_counter()
+                try:
+                    predictions = client.score(ticks)
+                except ScoringError as exc:
+                    if exc.transient:
+                        raise
+                    refused[symbol] = exc.message
+                    if symbol in active:
+                        active.remove(symbol)
+                    continue
+                latencies.append((time.perf_counter() - started) * 1e3)
+                scored_at = pd.Timestamp.now(tz="UTC")
+                stored += store.write_predictions(predictions_frame(ticks, predictions, scored_at))
+                position[symbol] = _last_key(ticks)
+                scored += len(ticks)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise StreamInterrupted(StreamStep(position, scored, stored, latencies, refused, error)) from exc
     return StreamStep(position, scored, stored, latencies, refused)
 
 
@@ -249,45 +319,59 @@ def run_stream(
     stop: threading.Event | None = None,
     cursor_name: str = "stream",
     batch_size: int = 500,
+    max_ticks: int | None = MAX_TICKS_PER_PASS,
     max_backoff: float = 30.0,
 ) -> Iterator[StreamStep]:
-    """Score new ticks continuously, yielding each pass, until `stop` is set (forever without one).
+    """Score new ticks continuously in passes of at most `max_ticks`, yielding each, until `stop` is set.
 
-    The cursor is read from and saved to the store under `cursor_name` after every pass that moved it.
-    A failing pass (service down, timeout, 5xx, a store hiccup) is logged and retried with exponential
-    backoff up to `max_backoff` seconds: this is a long-running process and a retry loses nothing,
-    because the cursor has not moved past anything that was not stored. A symbol whose ticks the
-    service refuses (4xx) stays where it is, logged once per new reason, while the others stream on.
+    The cursor is read from the store under `cursor_name` and saved after every pass that moved it,
+    including a pass an error cut short (up to its last stored batch), so a backlog drains pass by pass and
+    a failure or a crash replays at most one pass. A failed pass (service down, timeout, 5xx, a store
+    hiccup) is yielded with `error` set, so the caller keeps control, and retried with exponential backoff
+    up to `max_backoff` seconds. A symbol in `refused` stays where it is, logged once per new reason,
+    while the others stream on.
     """
     stop = stop or threading.Event()
-    cursor = load_cursor(store.get_cursor(cursor_name))
+    cursor = saved = load_cursor(store.get_cursor(cursor_name))
     failures = 0
     refused: dict[str, str] = {}
     while not stop.is_set():
-        try:
-            step = score_new_ticks(store, client, cursor, batch_size=batch_size)
-            if step.cursor != cursor:
-                store.set_cursor(cursor_name, dump_cursor(step.cursor))
-                cursor = step.cursor
-        except Exception as exc:  # noqa: BLE001 - see the docstring: log, back off, retry
-            failures += 1
-            delay = min(max_backoff, poll_interval * 2 ** min(failures, 16))
-            if isinstance(exc, httpx.HTTPError | ScoringError):
-                log.warning("streaming pass failed (%s); retry %d in %.1fs", exc, failures, delay)
-            else:
-                log.exception("streaming pass failed; retry %d in %.1fs", failures, delay)
-            stop.wait(delay)
+        cause: BaseException | None = None
+        if cursor != saved:  # the last save failed: save what is stored before scoring any further
+            step = StreamStep(cursor, 0, 0)
+        else:
+            try:
+                step = score_new_ticks(store, client, cursor, batch_size=batch_size, max_ticks=max_ticks)
+            except StreamInterrupted as exc:
+                step, cause = exc.step, exc.__cause__
+            cursor = step.cursor  # every batch in it is stored, even when the pass was cut short
+            for symbol, reason in step.refused.items():
+                if refused.get(symbol) != reason:  # once per new reason, not on every poll
+                    log.error("not streaming %s past %s: %s", symbol, cursor.get(symbol), reason)
+            refused = step.refused
+        if cursor != saved:
+            try:
+                store.set_cursor(cursor_name, dump_cursor(cursor))
+                saved = cursor
+            except Exception as exc:  # noqa: BLE001 - a store hiccup: retried like any failed pass
+                cause = cause or exc
+                step = replace(step, error=step.error or f"saving cursor {cursor_name!r}: {exc!r}")
+        if step.error is None:
+            if failures:
+                log.info("streaming recovered after %d failed passes", failures)
+                failures = 0
+            yield step
+            if step.ticks_scored == 0:
+                stop.wait(poll_interval)
             continue
-        if failures:
-            log.info("streaming recovered after %d failed passes", failures)
-            failures = 0
-        for symbol, reason in step.refused.items():
-            if refused.get(symbol) != reason:  # once per new reason, not on every poll
-                log.error("service refuses %s ticks after %s: %s", symbol, cursor.get(symbol), reason)
-        refused = step.refused
+        failures += 1
         yield step
-        if step.ticks_scored == 0:
-            stop.wait(poll_interval)
+        delay = min(max_backoff, poll_interval * 2 ** min(failures, 16))
+        if isinstance(cause, httpx.HTTPError | ScoringError):
+            log.warning("streaming pass failed (%s); retry %d in %.1fs", step.error, failures, delay)
+        else:
+            log.error("streaming pass failed; retry %d in %.1fs", failures, delay, exc_info=cause)
+        stop.wait(delay)
 
 
 def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:

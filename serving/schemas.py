@@ -29,6 +29,10 @@ from feature_store.instruments import load_instruments
 MAX_TICKS_PER_REQUEST = 10_000
 # Epoch nanoseconds before 2000-01-01 are almost always seconds or milliseconds sent by mistake.
 MIN_TS_NS = 946_684_800 * 1_000_000_000
+# Epoch nanoseconds are int64 and end in April 2262; a tick's whole trading day (session open and close,
+# in any exchange's time zone) must fit too, so the last accepted instant is the end of 2261 (UTC).
+MAX_TS_NS = 9_214_646_400 * 1_000_000_000 - 1
+_MIN_TS, _MAX_TS = pd.Timestamp(MIN_TS_NS, tz="UTC"), pd.Timestamp(MAX_TS_NS, tz="UTC")
 
 
 def _epoch_ns(value: object) -> int:
@@ -38,7 +42,7 @@ def _epoch_ns(value: object) -> int:
     if isinstance(value, str):
         try:
             stamp = pd.Timestamp(value)
-        except (ValueError, OverflowError):
+        except ValueError:
             raise PydanticCustomError(
                 "ts_parse", "cannot parse '{value}' as ISO-8601", {"value": value}
             ) from None
@@ -47,14 +51,27 @@ def _epoch_ns(value: object) -> int:
             raise PydanticCustomError(
                 "ts_naive", "'{value}' has no UTC offset; add 'Z' or '+05:30'", {"value": value}
             )
-        value = int(stamp.value)
-    if value < MIN_TS_NS:
-        raise PydanticCustomError(
+        # Compared as timestamps first: pandas parses far dates at a coarser unit, with no nanoseconds
+        if not _MIN_TS <= stamp <= _MAX_TS:
+            raise _out_of_range(value)
+        value = int(stamp.as_unit("ns").value)
+    if not MIN_TS_NS <= value <= MAX_TS_NS:
+        raise _out_of_range(value)
+    return value
+
+
+def _out_of_range(value: int | str) -> PydanticCustomError:
+    if isinstance(value, int) and value < MIN_TS_NS:
+        return PydanticCustomError(
             "ts_range",
             "{value} is before 2000-01-01 in epoch nanoseconds (seconds or ms sent?)",
             {"value": value},
         )
-    return value
+    return PydanticCustomError(
+        "ts_range",
+        "{value} is outside 2000-01-01 to 2261-12-31 UTC (epoch nanoseconds are int64)",
+        {"value": value},
+    )
 
 
 # Strict: a number in quotes is a client bug to report, not to coerce; JSON integers are still accepted.

@@ -1,13 +1,15 @@
 """Per-symbol online state of the scoring service: features, trade filter and a replay cache.
 
 Kept free of BentoML so it can be exercised directly; `serving.service` is the thin HTTP shell around it.
-A request is checked against the state as a whole before anything is updated, so a refused request
-leaves no trace, and a tick resent after a crash gets its first prediction back instead of being folded
-into the features twice.
+A request is all or nothing: it is checked against the state as a whole, scored on copies of its symbols'
+state, and committed only once every tick has its prediction, so a refused or failed request leaves no
+trace, and a tick resent after a crash gets its first prediction back instead of being folded into the
+features twice.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -85,18 +87,41 @@ class ScoringState:
         """The state of `symbol`, created on its first tick (KeyError for an undeclared symbol)."""
         state = self._symbols.get(symbol)
         if state is None:
-            instrument = get_instrument(symbol)
-            config = self._trade_filter or TradeFilterConfig.for_instrument(instrument)
-            state = SymbolState(instrument, OnlineFeatures(instrument), TradeFilter(config, instrument))
-            self._symbols[symbol] = state
+            state = self._symbols[symbol] = self._new_symbol(symbol)
         return state
+
+    def _new_symbol(self, symbol: str) -> SymbolState:
+        instrument = get_instrument(symbol)
+        config = self._trade_filter or TradeFilterConfig.for_instrument(instrument)
+        return SymbolState(instrument, OnlineFeatures(instrument), TradeFilter(config, instrument))
+
+    def _working_copy(self, symbol: str) -> SymbolState:
+        """A copy of `symbol`'s features and trade filter to score a request on (a new state if unseen).
+
+        The replay cache is shared, not copied: it only changes when a request commits. Instrument and
+        trade-filter config are immutable and shared too; what is copied is about 70 kB of arrays.
+        """
+        state = self._symbols.get(symbol)
+        if state is None:
+            return self._new_symbol(symbol)
+        memo = {
+            id(state.instrument): state.instrument,
+            id(state.trade_filter.config): state.trade_filter.config,
+        }
+        return SymbolState(
+            state.instrument,
+            copy.deepcopy(state.features, memo),
+            copy.deepcopy(state.trade_filter, memo),
+            state.last_key,
+            state.cache,
+        )
 
     def score(self, ticks: Sequence[Tick]) -> list[Prediction]:
         """Predictions for validated `ticks` (each symbol's in (ts, seq) order), in request order.
 
         A tick already scored and still cached returns its cached prediction and changes nothing; a new
-        tick updates its symbol's features and trade filter. Raises StaleTickError, before changing any
-        state, when a tick is not after its symbol's last one and not in the cache.
+        tick updates its symbol's features and trade filter. Raises StaleTickError when a tick is not after
+        its symbol's last one and not in the cache. All or nothing: whatever is raised, no state changed.
         """
         with self._lock:
             out: list[Prediction | None] = []
@@ -116,9 +141,14 @@ class ScoringState:
             return out  # type: ignore[return-value]  # every slot is filled above
 
     def _score_fresh(self, ticks: list[Tick]) -> list[Prediction]:
+        # Scored on working copies, swapped in at the end: an error on any tick leaves every symbol as it was
+        working: dict[str, SymbolState] = {}
+        for tick in ticks:
+            if tick.symbol not in working:
+                working[tick.symbol] = self._working_copy(tick.symbol)
+        states = [working[t.symbol] for t in ticks]
         X = np.empty((len(ticks), len(FEATURE_NAMES)), dtype=np.float64)
         warm = np.empty(len(ticks), dtype=bool)
-        states = [self.symbol(t.symbol) for t in ticks]
         for row, (tick, state) in enumerate(zip(ticks, states, strict=True)):
             X[row] = state.features.update(
                 tick.ts,
@@ -141,22 +171,26 @@ class ScoringState:
             decision = state.trade_filter.decide(
                 tick.ts, tick.price, signal, confidence, agree, warm=bool(warm[row])
             )
-            prediction = Prediction(
-                symbol=tick.symbol,
-                ts=iso_ns(tick.ts),
-                seq=tick.seq,
-                p15=dict(zip(LABELS_15M, p15[row].tolist(), strict=True)),
-                p30=dict(zip(LABELS_30M, p30[row].tolist(), strict=True)),
-                signal=signal,
-                confidence=confidence,
-                action=decision.action,
-                reason=decision.reason,
-                warm=bool(warm[row]),
-                models=self._versions,
+            predictions.append(
+                Prediction(
+                    symbol=tick.symbol,
+                    ts=iso_ns(tick.ts),
+                    seq=tick.seq,
+                    p15=dict(zip(LABELS_15M, p15[row].tolist(), strict=True)),
+                    p30=dict(zip(LABELS_30M, p30[row].tolist(), strict=True)),
+                    signal=signal,
+                    confidence=confidence,
+                    action=decision.action,
+                    reason=decision.reason,
+                    warm=bool(warm[row]),
+                    models=self._versions,
+                )
             )
+        # Commit: plain assignments from here on, nothing that can fail half-way
+        self._symbols.update(working)
+        for tick, state, prediction in zip(ticks, states, predictions, strict=True):
             state.cache[tick.key] = prediction
             if len(state.cache) > self.replay_cache_size:
                 state.cache.popitem(last=False)
             state.last_key = tick.key
-            predictions.append(prediction)
         return predictions

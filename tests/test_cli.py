@@ -15,6 +15,7 @@ import pytest
 from feature_store.instruments import get_instrument
 from feature_store.store import open_store
 from pipelines.simulate import simulate_session
+from tests.data import DATA
 
 TICKML = str(Path(sys.executable).with_name("tickml"))
 
@@ -103,9 +104,6 @@ def test_stream_once_scores_new_ticks_and_keeps_its_cursor(scoring_service, fres
     assert "scored 250 ticks, stored 250 predictions" in first.stdout
     assert "scored" not in second.stdout  # the cursor in the store says everything is done
     assert len(open_store(home=tmp_path).read_predictions("NIFTY")) == 250
-
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def test_ingest_prints_its_table_and_a_second_run_stores_nothing(tmp_path):

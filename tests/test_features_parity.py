@@ -4,7 +4,6 @@ random and real files; and `parity_report`, the check users run on their own fil
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,10 +15,10 @@ from feature_store.instruments import Instrument, get_instrument
 from feature_store.schema import coerce_ticks, validate_ticks
 from pipelines.simulate import simulate_session
 from pipelines.sources import read_b3, read_dhan, read_kite, read_lobster
+from tests.data import B3_FILES, DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RTOL = 1e-9
-B3_FILES = sorted((DATA / "b3").glob("PETR4_*.csv"))
+
 REAL_FILES = [
     pytest.param(
         read_lobster, DATA / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv", id="lobster"

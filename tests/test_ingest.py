@@ -9,12 +9,12 @@ import pytest
 
 from pipelines.ingest import FileReport, IngestReport, ingest_files
 from pipelines.sources import read_b3, read_dhan, read_kite, read_lobster
+from tests.data import B3_FILES, DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LOBSTER = DATA / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv"
 DHAN = DATA / "nse" / "dhan_nifty_futures_ticks.csv"
 KITE = DATA / "nse" / "kiteconnect_nifty_futures_ticks.csv"
-B3_FILES = sorted((DATA / "b3").glob("PETR4_*.csv"))
+
 B3_CROSSED = {
     "05032025": 82,
     "06032025": 1,

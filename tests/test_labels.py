@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import numpy as np
 import pandas as pd
@@ -249,17 +248,6 @@ def test_kernel_matches_a_literal_reading_of_the_definitions(seed: int) -> None:
     assert labels["label_15m"].fillna("-").tolist() == [e[0] or "-" for e in expected]
     assert labels["label_30m"].fillna("-").tolist() == [e[1] or "-" for e in expected]
     np.testing.assert_allclose(labels["range_30m"].to_numpy(), [e[2] for e in expected])
-
-
-def test_a_full_session_labels_in_well_under_a_second() -> None:
-    ticks = simulate_session(NIFTY, MONDAY, seed=3, signal=DEMO_SIGNAL)
-    label_ticks(ticks.iloc[:1000], NIFTY)  # compile / load the numba kernels outside the timing
-
-    started = time.perf_counter()
-    labels = label_ticks(ticks, NIFTY)
-    elapsed = time.perf_counter() - started
-
-    assert len(labels) > 50_000 and elapsed < 0.5
 
 
 def labels_frame(label_15m: str | None, label_30m: str | None, range_30m: float) -> pd.DataFrame:

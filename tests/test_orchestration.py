@@ -75,7 +75,7 @@ def test_asset_graph_materialises_into_champions(resources):
             [raw_ticks, tick_labels, tick_features],
             partition_key=symbol_day_key(day, "NIFTY"),
             resources=resources,
-            run_config={"ops": {"raw_ticks": {"config": {"seed": 3, "signal": 1.0}}}},
+            run_config={"ops": {"raw_ticks": {"config": {"source": "simulator", "seed": 3, "signal": 1.0}}}},
         )
         assert result.success
         assert all(c.passed for c in result.get_asset_check_evaluations())

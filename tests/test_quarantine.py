@@ -9,8 +9,8 @@ import pytest
 
 from pipelines.ingest import ingest_files
 from pipelines.sources import Mapping, read_kite, read_lobster, read_source
+from tests.data import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LOBSTER = DATA / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv"
 LOBSTER_BOOK = LOBSTER.with_name(LOBSTER.name.replace("_message_", "_orderbook_"))
 KITE = DATA / "nse" / "kiteconnect_nifty_futures_ticks.csv"
@@ -64,6 +64,12 @@ CASES = [
     ),
     pytest.param([GOOD.replace(",26000,", ",0,")], None, "bad_price", "price=0.0", id="bad_price-zero"),
     pytest.param([GOOD.replace(",26000,", ",-1,")], None, "bad_price", "price=-1.0", id="bad_price-negative"),
+    pytest.param([GOOD.replace(",26000,", ",inf,")], None, "bad_price", "price=inf", id="bad_price-infinite"),
+    pytest.param(
+        [GOOD.replace(",26000,", ",1e400,")], None, "bad_price", "price=inf", id="bad_price-overflow"
+    ),
+    pytest.param([GOOD.replace(",75,", ",1e400,")], None, "negative_size", "size=inf", id="size-overflow"),
+    pytest.param([GOOD.replace(",26000.05", ",inf")], None, "bad_price", "ask=inf", id="ask-infinite"),
     pytest.param(
         [GOOD.replace(",26000,", ",,")],
         None,

@@ -8,6 +8,7 @@ import pytest
 
 from feature_store.features import direction_starter_v1
 from pipelines import registry
+from pipelines.dataset import mark_holdout
 from pipelines.training import HORIZON_15M, train_direction_model
 from tests.fixtures_models import SMALL_PARAMS
 
@@ -100,3 +101,16 @@ def test_default_tracking_uri_is_sqlite_under_mlruns(monkeypatch, tmp_path):
 
     assert registry.tracking_uri() == f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     assert os.environ.get("MLFLOW_TRACKING_URI") is None
+
+
+def test_promotion_says_when_the_champion_trained_on_the_held_out_days(fresh_mlflow, model_dataset):
+    _, first, held = _register(model_dataset)
+    registry.promote_if_better(HORIZON_15M.model_name, first, held)
+    # the same days, split one day later: the champion's held-out day is now the challenger's too,
+    # and the challenger's held-out day was one the champion trained on
+    shifted = mark_holdout(model_dataset.drop(columns="holdout"), 2)
+    _, second, shifted_held = _register(shifted)
+
+    decision = registry.promote_if_better(HORIZON_15M.model_name, second, shifted_held)
+
+    assert "trained on 1 of these 2 days" in decision.reason and "in-sample" in decision.reason

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dagster as dg
+import pandas as pd
 
 from feature_store.instruments import get_instrument
 from orchestration.resources import ScoringServiceResource, TickStoreResource
 from orchestration.serving.sensors import scoring_sensor
 from pipelines.simulate import simulate_session
-from pipelines.streaming import load_cursor
+from pipelines.streaming import MAX_TICKS_PER_PASS, load_cursor
+from tests.streaming_helpers import Gateway, corrupt_stored_tick
 
 
 def _evaluate(cursor: str | None, resources: dict) -> dg.SensorEvaluationContext:
@@ -54,3 +56,61 @@ def test_sensor_skips_without_moving_when_the_service_is_down(tmp_path, fresh_da
     assert "unavailable" in result.skip_message
     assert context.cursor is None
     assert resources["tick_store"].open().read_predictions("NIFTY").empty
+
+
+def _resources(home, url: str) -> dict:
+    return {
+        "tick_store": TickStoreResource(home=str(home)),
+        "scoring_service": ScoringServiceResource(url=url, timeout_s=60.0),
+    }
+
+
+def test_sensor_drains_a_backlog_over_bounded_evaluations(scoring_service, fresh_day, tmp_path):
+    ticks = simulate_session(get_instrument("NIFTY"), fresh_day("NIFTY"), seed=23, signal=1.0)
+    ticks = ticks.iloc[: MAX_TICKS_PER_PASS + 50]
+    resources = _resources(tmp_path, scoring_service)
+    store = resources["tick_store"].open()
+    store.write_ticks(ticks)
+
+    first = _evaluate(None, resources)
+    after_first = len(store.read_predictions("NIFTY"))
+    second = _evaluate(first.cursor, resources)
+
+    stored = store.read_predictions("NIFTY")
+    assert after_first == MAX_TICKS_PER_PASS
+    assert load_cursor(first.cursor)["NIFTY"].seq == int(ticks["seq"].iloc[MAX_TICKS_PER_PASS - 1])
+    assert load_cursor(second.cursor)["NIFTY"].seq == int(ticks["seq"].iloc[-1])
+    assert len(stored) == len(ticks) and not stored.duplicated(["ts", "seq"]).any()
+
+
+def test_sensor_keeps_what_it_stored_when_the_service_fails_part_way(scoring_service, fresh_day, tmp_path):
+    ticks = simulate_session(get_instrument("NIFTY"), fresh_day("NIFTY"), seed=24, signal=1.0).iloc[:1200]
+    with Gateway(scoring_service, forward=1) as gateway:  # the first batch of 500 gets through, then 503
+        resources = _resources(tmp_path, gateway.url)
+        store = resources["tick_store"].open()
+        store.write_ticks(ticks)
+
+        context = dg.build_sensor_context(cursor=None, resources=resources)
+        result = scoring_sensor(context)
+
+    assert "unavailable" in result.skip_message and "503" in result.skip_message
+    assert "stored 500 predictions" in result.skip_message
+    assert load_cursor(context.cursor)["NIFTY"].seq == int(ticks["seq"].iloc[499])
+    assert len(store.read_predictions("NIFTY")) == 500
+
+
+def test_sensor_names_an_unsendable_tick_and_streams_the_rest(scoring_service, fresh_day, tmp_path):
+    nifty = simulate_session(get_instrument("NIFTY"), fresh_day("NIFTY"), seed=25, signal=1.0).iloc[:40]
+    amzn = simulate_session(get_instrument("AMZN"), fresh_day("AMZN"), seed=25, signal=1.0).iloc[:40]
+    resources = _resources(tmp_path, scoring_service)
+    store = resources["tick_store"].open()
+    store.write_ticks(pd.concat([nifty, amzn]))
+    corrupt_stored_tick(store, "NIFTY", int(nifty["seq"].iloc[10]), "bid", float("inf"))
+
+    context = dg.build_sensor_context(cursor=None, resources=resources)
+    result = scoring_sensor(context)
+
+    assert "NIFTY refused" in result.skip_message and "bid=inf" in result.skip_message
+    assert load_cursor(context.cursor)["NIFTY"].seq == int(nifty["seq"].iloc[9])
+    assert load_cursor(context.cursor)["AMZN"].seq == int(amzn["seq"].iloc[-1])
+    assert len(store.read_predictions("AMZN")) == 40

@@ -1,4 +1,8 @@
-"""The scoring service over real HTTP: a `bentoml serve` subprocess, champions from a real MLflow store."""
+"""The scoring service over real HTTP: a `bentoml serve` subprocess, champions from a real MLflow store.
+
+The last tests drive its `ScoringState` directly with the same champions: an internal failure mid-request
+is what they exercise, and over HTTP validation now refuses every input known to cause one.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,11 @@ from feature_store.features import direction_starter_v1
 from feature_store.features.online import WARMUP_TICKS
 from feature_store.instruments import get_instrument
 from feature_store.schema import LABELS_15M, LABELS_30M
-from pipelines.registry import MODEL_15M, MODEL_30M
+from pipelines.registry import MODEL_15M, MODEL_30M, LoadedModel, load_champion
 from pipelines.simulate import simulate_session
 from pipelines.streaming import ScoringClient, ScoringError, ticks_payload
+from serving.schemas import Tick
+from serving.state import ScoringState
 
 NIFTY = get_instrument("NIFTY")
 JSON = {"content-type": "application/json"}
@@ -173,6 +179,10 @@ def _move_back(ticks: list[dict]) -> list[dict]:
         pytest.param(_set(3, ts="yesterday"), "ticks[3].ts", id="unparseable-ts"),
         pytest.param(_set(3, ts="2031-01-06T10:00:00"), "ticks[3].ts", id="ts-without-offset"),
         pytest.param(_set(3, ts=1_790_000_000), "ticks[3].ts", id="ts-in-seconds"),
+        pytest.param(_set(3, ts=2**63), "ticks[3].ts", id="ts-above-int64"),
+        pytest.param(_set(3, ts=2**70), "ticks[3].ts", id="ts-far-above-int64"),
+        pytest.param(_set(3, ts="2262-04-11T00:00:00Z"), "ticks[3].ts", id="iso-ts-past-2261"),
+        pytest.param(_set(3, ts="3000-01-01T00:00:00Z"), "ticks[3].ts", id="iso-ts-past-int64"),
         pytest.param(_set(3, prce=1.0), "ticks[3].prce", id="unknown-field"),
         pytest.param(_move_back, "ticks[3].ts", id="out-of-order"),
         pytest.param(lambda ticks: [], "ticks", id="empty-list"),
@@ -206,12 +216,15 @@ def test_malformed_body_is_a_400(scoring_service: str, body: bytes) -> None:
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize(
+    "bad", [{"price": -1.0}, {"ts": 2**63 + 1}], ids=["negative-price", "ts-above-int64"]
+)
 def test_refused_request_applies_none_of_its_ticks(
-    scoring_client: ScoringClient, fresh_day: Callable[[str], dt.date]
+    scoring_client: ScoringClient, fresh_day: Callable[[str], dt.date], bad: dict[str, Any]
 ) -> None:
     ticks = ticks_payload(session_ticks(fresh_day("NIFTY"), 5))
     with pytest.raises(ScoringError):
-        scoring_client.score(ticks[:3] + [{**ticks[3], "price": -1.0}])
+        scoring_client.score(ticks[:3] + [{**ticks[3], **bad}])
     scoring_client.score([ticks[2]])
 
     # Had ticks[0] been applied, it would now be a cached replay; unapplied, it lies behind ticks[2].
@@ -226,3 +239,35 @@ def test_metrics_endpoint_answers_with_request_counts(scoring_service: str) -> N
 
     assert response.status_code == 200
     assert 'endpoint="/score"' in response.text
+
+
+@pytest.fixture(scope="module")
+def champion_models(champions: str) -> tuple[LoadedModel, LoadedModel]:
+    """The champions the service serves, loaded in-process."""
+    return load_champion(MODEL_15M), load_champion(MODEL_30M)
+
+
+def _symbol_state(state: ScoringState, symbol: str) -> tuple:
+    s = state.symbol(symbol)
+    trade = s.trade_filter
+    return (s.last_key, len(s.cache), s.features.ticks_in_session, trade.position, trade.trades_today)
+
+
+@pytest.mark.parametrize("failing", ["NIFTY", "AMZN"], ids=["same-symbol", "other-symbol"])
+def test_request_failing_on_a_later_tick_leaves_the_state_as_it_was(
+    champion_models: tuple[LoadedModel, LoadedModel], failing: str
+) -> None:
+    nifty = [Tick.model_validate(t) for t in ticks_payload(session_ticks(dt.date(2031, 1, 6), 230))]
+    amzn = simulate_session(get_instrument("AMZN"), dt.date(2031, 1, 6), seed=5, signal=1.0).iloc[:1]
+    victim = nifty[215] if failing == "NIFTY" else Tick.model_validate(ticks_payload(amzn)[0])
+    # Unvalidated, as the service took it before ts was bounded: the features engine overflows on it.
+    poison = Tick.model_construct(**{**victim.model_dump(), "ts": 2**63 + 1})
+    seen, unseen = ScoringState(*champion_models), ScoringState(*champion_models)
+    seen.score(nifty[:200])
+    unseen.score(nifty[:200])
+
+    with pytest.raises(OverflowError):
+        seen.score([*nifty[200:210], poison])
+
+    assert _symbol_state(seen, "NIFTY") == _symbol_state(unseen, "NIFTY")
+    assert seen.score(nifty[220:230]) == unseen.score(nifty[220:230])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import numpy as np
 import pandas as pd
@@ -205,13 +204,3 @@ def test_without_signal_order_flow_does_not_predict_the_price() -> None:
 def test_with_signal_order_flow_predicts_the_price() -> None:
     # Over 40 seeds (ten days each) this correlation was 0.26 +/- 0.03, never below 0.19.
     assert flow_correlation(signal=DEMO_SIGNAL, seed=21) > 0.15
-
-
-def test_a_full_session_simulates_in_well_under_a_second() -> None:
-    simulate_session(NIFTY, MONDAY, seed=0)  # compile / load the numba kernel outside the timing
-
-    started = time.perf_counter()
-    ticks = simulate_session(NIFTY, MONDAY, seed=1, signal=DEMO_SIGNAL)
-    elapsed = time.perf_counter() - started
-
-    assert len(ticks) > 50_000 and elapsed < 0.5

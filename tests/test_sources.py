@@ -12,8 +12,8 @@ import yaml
 from feature_store.instruments import get_instrument, load_instruments
 from feature_store.schema import TICK_COLUMNS, validate_ticks
 from pipelines.sources import Mapping, MappingError, read_b3, read_dhan, read_kite, read_lobster, read_source
+from tests.data import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LOBSTER = DATA / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv"
 DHAN = DATA / "nse" / "dhan_nifty_futures_ticks.csv"
 KITE = DATA / "nse" / "kiteconnect_nifty_futures_ticks.csv"

@@ -146,6 +146,53 @@ def test_batch_appended_after_the_stored_ticks_of_a_day_adds_them_all(tick_store
     assert tick_store.read_ticks("NIFTY")["seq"].tolist() == [0, 1, 2, 3]
 
 
+def test_appends_to_one_day_read_back_once_in_order(tick_store: TickStore) -> None:
+    ticks = make_ticks(list(range(0, 400, 10)))
+    for start in range(0, 40, 3):  # batches of 3 after the last stored tick, as a live feed writes them
+        tick_store.write_ticks(ticks.iloc[start : start + 3])
+
+    stored = tick_store.read_ticks("NIFTY")
+
+    pd.testing.assert_frame_equal(stored, ticks)
+
+
+def test_ticks_after_pages_through_appends_of_one_day_once(tick_store: TickStore) -> None:
+    for start in range(0, 40, 3):
+        seqs = list(range(start, min(start + 3, 40)))
+        tick_store.write_ticks(make_ticks([seq * 10 for seq in seqs], seqs=seqs))
+    pages, after = [], None
+
+    while not (page := tick_store.ticks_after("NIFTY", after, limit=7)).empty:
+        pages.append(page)
+        after = TickKey(page["ts"].iloc[-1].value, int(page["seq"].iloc[-1]))
+
+    assert pd.concat(pages)["seq"].tolist() == list(range(40))
+
+
+def test_batch_overlapping_several_appends_adds_only_its_new_ticks(tick_store: TickStore) -> None:
+    ticks = make_ticks(list(range(0, 120, 10)))
+    for start in (0, 3, 6, 9):  # four appends of three ticks
+        tick_store.write_ticks(ticks.iloc[start : start + 3])
+    resent = make_ticks([5, 10, 45, 60, 125], seqs=[20, 1, 21, 6, 22], price=9.0)  # 10 and 60 are stored
+
+    new = tick_store.write_ticks(resent)
+
+    expected = pd.concat([ticks, resent.iloc[[0, 2, 4]]]).sort_values(["ts", "seq"], ignore_index=True)
+    assert new == 3
+    pd.testing.assert_frame_equal(tick_store.read_ticks("NIFTY"), expected)
+
+
+def test_predictions_written_batch_by_batch_read_back_once_in_order(tick_store: TickStore) -> None:
+    predictions = make_predictions(make_ticks(list(range(0, 100, 10))))
+    for start in range(0, 10, 4):
+        tick_store.write_predictions(predictions.iloc[start : start + 4])
+
+    new = tick_store.write_predictions(predictions.iloc[2:7])  # all stored already
+
+    assert new == 0
+    pd.testing.assert_frame_equal(tick_store.read_predictions(), predictions)
+
+
 def test_a_rejected_batch_over_several_days_stores_none_of_them(tick_store: TickStore) -> None:
     next_day = pd.Timedelta(days=1).value
     ticks = make_ticks([0, next_day, 2 * next_day])
@@ -454,6 +501,65 @@ def test_reader_following_a_live_writer_sees_every_tick_once_in_order(tick_store
 
     assert writer.exitcode == 0
     assert seen == list(range(batches * batch_size))
+
+
+def test_full_reads_while_a_live_writer_appends_are_each_a_gapless_prefix(tick_store: TickStore) -> None:
+    batches, batch_size = 60, 20
+    spawn = multiprocessing.get_context("spawn")
+    writer = spawn.Process(target=_feed, args=(*location(tick_store), batches, batch_size))
+    broken: list[list[int]] = []  # reads with a tick twice, or one missing before the newest shown
+    last: list[int] = []
+    deadline = time.monotonic() + 120
+
+    writer.start()
+    while len(last) < batches * batch_size and time.monotonic() < deadline:
+        last = tick_store.read_ticks("NIFTY")["seq"].tolist()
+        if last != list(range(len(last))):
+            broken.append(last)
+    writer.join(timeout=60)
+
+    assert writer.exitcode == 0
+    assert broken == []
+    assert last == list(range(batches * batch_size))
+
+
+def _feed_across_days(backend: type[TickStore], where: str, batches: int, per_day: int) -> None:
+    """Batch b holds the last `per_day` ticks of day b and the first `per_day` of day b + 1."""
+    store = backend(where)
+    day = pd.Timedelta(days=1).value
+    for b in range(batches):
+        offsets = [b * day + 1_000 * (per_day + i) for i in range(per_day)]
+        offsets += [(b + 1) * day + 1_000 * i for i in range(per_day)]
+        store.write_ticks(
+            make_ticks(offsets, seqs=[per_day + i for i in range(per_day)] + list(range(per_day)))
+        )
+        time.sleep(0.005)
+    store.close()
+
+
+def test_reader_following_a_writer_of_two_day_batches_sees_every_tick_once(tick_store: TickStore) -> None:
+    batches, per_day = 40, 10
+    spawn = multiprocessing.get_context("spawn")
+    writer = spawn.Process(target=_feed_across_days, args=(*location(tick_store), batches, per_day))
+    seen: list[int] = []
+    after: TickKey | None = None
+    deadline = time.monotonic() + 120
+
+    writer.start()
+    while len(seen) < 2 * batches * per_day and time.monotonic() < deadline:
+        new = tick_store.ticks_after("NIFTY", after, limit=50)
+        if new.empty:
+            time.sleep(0.001)
+            continue
+        seen += new["ts"].map(lambda ts: ts.value).tolist()
+        after = TickKey(new["ts"].iloc[-1].value, int(new["seq"].iloc[-1]))
+    writer.join(timeout=60)
+
+    day = pd.Timedelta(days=1).value
+    expected = [T0 + d * day + 1_000 * i for d in range(batches + 1) for i in range(2 * per_day)]
+    expected = expected[per_day:-per_day]  # day 0 starts and the last day ends mid-way
+    assert writer.exitcode == 0
+    assert seen == expected
 
 
 # choosing the backend ----------------------------------------------------------------------------------

@@ -70,6 +70,42 @@ def test_quarantining_the_same_rows_twice_stores_them_once(tick_store: TickStore
     assert tick_store.read_quarantine()["detail"].tolist() == ["price -1.0 <= 0"] * 3 + ["again"]
 
 
+UNKNOWN_SYMBOL = {"symbol": "FOO", "day": "", "reason": "unknown_symbol"}
+OUTSIDE_SESSION = {"symbol": "FOO", "day": DAY, "reason": "outside_session"}
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        (UNKNOWN_SYMBOL, OUTSIDE_SESSION),  # the instrument was configured between two ingests
+        (OUTSIDE_SESSION, UNKNOWN_SYMBOL),
+        (
+            {"symbol": "NIFTY", "day": DAY, "reason": "bad_price"},
+            {"symbol": "AMZN", "day": "2025-12-30", "reason": "crossed_book"},
+        ),
+    ],
+    ids=["unknown-day-then-a-day", "a-day-then-unknown-day", "another-symbol-and-day"],
+)
+def test_a_row_quarantined_again_under_another_symbol_or_day_keeps_the_first(
+    tick_store: TickStore, first: dict, again: dict
+) -> None:
+    tick_store.write_quarantine(make_quarantine([4], **first))
+
+    new = tick_store.write_quarantine(make_quarantine([4], **again))
+
+    assert new == 0
+    assert tick_store.read_quarantine()[["symbol", "day", "reason"]].to_dict("records") == [first]
+
+
+def test_stats_count_a_row_quarantined_again_under_another_day_once(tick_store: TickStore) -> None:
+    tick_store.write_quarantine(make_quarantine([4], **UNKNOWN_SYMBOL))
+    tick_store.write_quarantine(make_quarantine([4], **OUTSIDE_SESSION))
+
+    stats = tick_store.stats()
+
+    assert [(s["symbol"], s["day"], s["reasons"]) for s in stats] == [("FOO", "", {"unknown_symbol": 1})]
+
+
 def test_same_row_number_of_another_source_is_another_row(tick_store: TickStore) -> None:
     tick_store.write_quarantine(make_quarantine([5]))
 

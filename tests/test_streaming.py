@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from feature_store.instruments import get_instrument
 from feature_store.schema import PREDICTION_COLUMNS
-from feature_store.store import TickKey, TickStore
+from feature_store.store import TickKey, TickStore, open_store
 from pipelines.simulate import simulate_session
 from pipelines.streaming import (
+    MAX_TICKS_PER_PASS,
     ScoringClient,
+    ScoringError,
+    StreamInterrupted,
     dump_cursor,
     load_cursor,
     run_stream,
     score_new_ticks,
+    ticks_payload,
 )
+from serving.state import REPLAY_CACHE_SIZE
+from tests.streaming_helpers import Gateway, closed_port, corrupt_stored_tick
 
 DayFor = Callable[[str], dt.date]
+TICKML = str(Path(sys.executable).with_name("tickml"))
 
 
 def session_ticks(symbol: str, day: dt.date, n: int) -> pd.DataFrame:
@@ -32,6 +42,13 @@ def session_ticks(symbol: str, day: dt.date, n: int) -> pd.DataFrame:
 
 def last_key(ticks: pd.DataFrame) -> TickKey:
     return TickKey(int(ticks["ts"].iloc[-1].value), int(ticks["seq"].iloc[-1]))
+
+
+def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess:
+    # the timeout only guards against a hang; nothing here asserts how long anything takes
+    env = {**os.environ, "TICKML_HOME": str(home)}
+    env.pop("TICKML_PG_URL", None)
+    return subprocess.run([TICKML, *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 @pytest.fixture
@@ -152,18 +169,174 @@ def test_run_stream_saves_its_cursor_in_the_store(
     assert load_cursor(tick_store.get_cursor("test")) == expected
 
 
-def test_run_stream_outlives_an_unreachable_service(tick_store: TickStore, two_symbols: dict) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead_port = sock.getsockname()[1]  # nothing listens there once the socket is closed
+def test_run_stream_outlives_an_unreachable_service_yielding_each_failed_pass(
+    tick_store: TickStore, two_symbols: dict
+) -> None:
     stop = threading.Event()
-    threading.Timer(1.0, stop.set).start()
+    steps = []
 
-    with ScoringClient(f"http://127.0.0.1:{dead_port}", timeout=0.5) as client:
-        steps = list(run_stream(tick_store, client, poll_interval=0.05, stop=stop, cursor_name="test"))
+    with ScoringClient(f"http://127.0.0.1:{closed_port()}", timeout=0.5) as client:
+        for step in run_stream(tick_store, client, poll_interval=0.01, stop=stop, cursor_name="test"):
+            steps.append(step)
+            if len(steps) == 3:
+                stop.set()
 
-    assert steps == []
+    assert len(steps) == 3
+    assert all(s.error and "ConnectError" in s.error and s.ticks_scored == 0 for s in steps)
     assert tick_store.get_cursor("test") is None
+
+
+@pytest.fixture
+def poisoned(tick_store: TickStore, fresh_day: DayFor) -> dict[str, pd.DataFrame]:
+    """50 NIFTY and 50 AMZN ticks stored; NIFTY's 21st gets a NaN price behind the store's validation."""
+    ticks = {
+        "NIFTY": session_ticks("NIFTY", fresh_day("NIFTY"), 50),
+        "AMZN": session_ticks("AMZN", fresh_day("AMZN"), 50),
+    }
+    for frame in ticks.values():
+        tick_store.write_ticks(frame)
+    corrupt_stored_tick(tick_store, "NIFTY", int(ticks["NIFTY"]["seq"].iloc[20]), "price", float("nan"))
+    return ticks
+
+
+def test_unsendable_tick_refuses_its_symbol_after_scoring_the_ticks_before_it(
+    tick_store: TickStore, scoring_client: ScoringClient, poisoned: dict[str, pd.DataFrame]
+) -> None:
+    step = score_new_ticks(tick_store, scoring_client, None)
+
+    assert (
+        "price=nan" in step.refused["NIFTY"]
+        and f"seq={poisoned['NIFTY']['seq'].iloc[20]}" in step.refused["NIFTY"]
+    )
+    assert step.cursor == {"NIFTY": last_key(poisoned["NIFTY"].iloc[:20]), "AMZN": last_key(poisoned["AMZN"])}
+    assert len(tick_store.read_predictions("NIFTY")) == 20 and len(tick_store.read_predictions("AMZN")) == 50
+
+
+def test_unsendable_tick_holds_its_symbol_on_every_later_pass(
+    tick_store: TickStore, scoring_client: ScoringClient, poisoned: dict[str, pd.DataFrame]
+) -> None:
+    first = score_new_ticks(tick_store, scoring_client, None)
+
+    second = score_new_ticks(tick_store, scoring_client, first.cursor)
+
+    assert (second.ticks_scored, second.cursor, second.refused) == (0, first.cursor, first.refused)
+
+
+@pytest.mark.parametrize(
+    "column, value", [("price", float("nan")), ("volume", float("inf")), ("bid", float("-inf"))]
+)
+def test_ticks_payload_names_the_tick_and_field_json_cannot_carry(column: str, value: float) -> None:
+    ticks = session_ticks("NIFTY", dt.date(2031, 1, 6), 5)
+    ticks.loc[3, column] = value
+
+    with pytest.raises(ValueError) as refused:
+        ticks_payload(ticks)
+
+    assert "ticks[3]: NIFTY" in str(refused.value) and f"{column}={value}" in str(refused.value)
+
+
+def test_default_pass_fits_well_inside_the_services_replay_cache() -> None:
+    assert MAX_TICKS_PER_PASS <= REPLAY_CACHE_SIZE // 4
+
+
+def test_a_backlog_is_scored_in_bounded_passes_by_default(
+    tick_store: TickStore, scoring_client: ScoringClient, fresh_day: DayFor
+) -> None:
+    ticks = session_ticks("NIFTY", fresh_day("NIFTY"), MAX_TICKS_PER_PASS + 50)
+    tick_store.write_ticks(ticks)
+
+    first = score_new_ticks(tick_store, scoring_client, None)
+    second = score_new_ticks(tick_store, scoring_client, first.cursor)
+
+    assert (first.ticks_scored, second.ticks_scored) == (MAX_TICKS_PER_PASS, 50)
+    assert first.cursor == {"NIFTY": last_key(ticks.iloc[:MAX_TICKS_PER_PASS])}
+    assert second.cursor == {"NIFTY": last_key(ticks)}
+
+
+def test_run_stream_drains_a_backlog_pass_by_pass_saving_the_cursor_after_each(
+    tick_store: TickStore, scoring_client: ScoringClient, two_symbols: dict[str, pd.DataFrame]
+) -> None:
+    stop = threading.Event()
+    steps, saved = [], []
+
+    for step in run_stream(
+        tick_store, scoring_client, poll_interval=0.01, stop=stop, cursor_name="test", max_ticks=250
+    ):
+        steps.append(step)
+        saved.append(load_cursor(tick_store.get_cursor("test")))
+        if step.ticks_scored == 0:
+            stop.set()
+
+    stored = tick_store.read_predictions()
+    assert [s.ticks_scored for s in steps] == [250, 250, 250, 150, 0]
+    assert saved == [s.cursor for s in steps]
+    assert len(stored) == 900 and not stored.duplicated(["symbol", "ts", "seq"]).any()
+
+
+def test_pass_cut_short_by_the_service_hands_back_what_it_stored(
+    tick_store: TickStore, scoring_service: str, two_symbols: dict[str, pd.DataFrame]
+) -> None:
+    with Gateway(scoring_service, forward=3) as gateway, ScoringClient(gateway.url) as client:
+        with pytest.raises(StreamInterrupted) as interrupted:
+            score_new_ticks(tick_store, client, None, batch_size=100)
+
+    # symbols take turns: AMZN, NIFTY, AMZN got through, NIFTY's second batch met the 503
+    step = interrupted.value.step
+    assert isinstance(interrupted.value.__cause__, ScoringError) and "503" in step.error
+    assert step.cursor == {
+        "AMZN": last_key(two_symbols["AMZN"].iloc[:200]),
+        "NIFTY": last_key(two_symbols["NIFTY"].iloc[:100]),
+    }
+    assert step.ticks_scored == step.predictions_stored == len(tick_store.read_predictions()) == 300
+
+
+def test_run_stream_saves_the_progress_of_a_failed_pass_and_resumes_from_it(
+    tick_store: TickStore,
+    scoring_service: str,
+    scoring_client: ScoringClient,
+    two_symbols: dict[str, pd.DataFrame],
+) -> None:
+    stop = threading.Event()
+    with Gateway(scoring_service, forward=3) as gateway, ScoringClient(gateway.url) as client:
+        failed = next(run_stream(tick_store, client, stop=stop, cursor_name="test", batch_size=100))
+    saved = load_cursor(tick_store.get_cursor("test"))
+
+    resumed = []
+    for step in run_stream(tick_store, scoring_client, poll_interval=0.01, stop=stop, cursor_name="test"):
+        resumed.append(step)
+        if step.ticks_scored == 0:
+            stop.set()
+
+    stored = tick_store.read_predictions()
+    assert failed.error and (failed.ticks_scored, saved) == (300, failed.cursor)
+    assert sum(s.ticks_scored for s in resumed) == 600 and not any(s.refused or s.error for s in resumed)
+    assert len(stored) == 900 and not stored.duplicated(["symbol", "ts", "seq"]).any()
+
+
+def test_stream_once_exits_1_naming_the_service_when_it_is_unreachable(
+    tmp_path: Path, fresh_day: DayFor
+) -> None:
+    open_store(home=tmp_path).write_ticks(session_ticks("NIFTY", fresh_day("NIFTY"), 20))
+    url = f"http://127.0.0.1:{closed_port()}"
+
+    result = run_cli("stream", "--once", "--url", url, home=tmp_path)
+
+    assert result.returncode == 1
+    assert url in result.stderr and "ConnectError" in result.stderr
+    assert open_store(home=tmp_path).get_cursor("stream") is None
+
+
+def test_stream_once_does_one_bounded_pass(tmp_path: Path, scoring_service: str, fresh_day: DayFor) -> None:
+    ticks = session_ticks("NIFTY", fresh_day("NIFTY"), 250)
+    open_store(home=tmp_path).write_ticks(ticks)
+
+    result = run_cli("stream", "--once", "--max-ticks", "100", "--url", scoring_service, home=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "scored 100 ticks, stored 100 predictions" in result.stdout
+    assert load_cursor(open_store(home=tmp_path).get_cursor("stream")) == {
+        "NIFTY": last_key(ticks.iloc[:100])
+    }
 
 
 def test_cursor_round_trips_through_json() -> None:

@@ -9,7 +9,6 @@ import sys
 import threading
 
 from tickml.data_commands import _date, add_commands
-from tickml.env import apply_defaults
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -36,25 +35,40 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _stream(args: argparse.Namespace) -> int:
     from feature_store.store import open_store
-    from pipelines.streaming import ScoringClient, run_stream
+    from pipelines.streaming import MAX_TICKS_PER_PASS, ScoringClient, run_stream
 
-    store, stop = open_store(), threading.Event()
+    max_ticks = MAX_TICKS_PER_PASS if args.max_ticks is None else args.max_ticks
+    if max_ticks < 1:
+        print(f"--max-ticks must be at least 1, got {max_ticks}", file=sys.stderr)
+        return 2
+    store, stop, status = open_store(), threading.Event(), 0
     try:
-        for step in run_stream(
-            store, ScoringClient(args.url), poll_interval=args.interval, stop=stop, cursor_name=args.cursor
-        ):
-            if step.ticks_scored:
-                print(
-                    f"scored {step.ticks_scored} ticks, stored {step.predictions_stored} predictions",
-                    flush=True,
-                )
-            if args.once:
-                stop.set()
+        with ScoringClient(args.url) as client:
+            steps = run_stream(
+                store,
+                client,
+                poll_interval=args.interval,
+                stop=stop,
+                cursor_name=args.cursor,
+                max_ticks=max_ticks,
+            )
+            for step in steps:  # run_stream logs failures and refusals; a failed pass yields too
+                if step.ticks_scored:
+                    print(
+                        f"scored {step.ticks_scored} ticks, stored {step.predictions_stored} predictions",
+                        flush=True,
+                    )
+                if args.once:
+                    if step.error:
+                        print(f"stream pass failed (service {args.url}): {step.error}", file=sys.stderr)
+                        status = 1
+                    break
+            steps.close()
     except KeyboardInterrupt:
         stop.set()
     finally:
         store.close()
-    return 0
+    return status
 
 
 def _feed(args: argparse.Namespace) -> int:
@@ -141,7 +155,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cursor", default="stream", help="name of the cursor kept in the store (default 'stream')"
     )
-    p.add_argument("--once", action="store_true", help="score what is there now, then exit")
+    p.add_argument(
+        "--max-ticks",
+        type=int,
+        default=None,
+        help="ticks per pass at most (default 2000, well inside the service's replay cache)",
+    )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="one pass (at most --max-ticks), then exit: 0 when it ran, 1 when the service or store failed",
+    )
     p.set_defaults(func=_stream)
 
     p = sub.add_parser("feed", help="play a simulated session into the tick store at N x speed")
@@ -164,6 +188,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from tickml.env import apply_defaults  # after parsing: --help needs no pandas
+
     apply_defaults()
     return args.func(args)
 

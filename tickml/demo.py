@@ -16,6 +16,7 @@ from tickml.env import apply_defaults
 
 TRAIN_START = dt.date(2026, 10, 19)  # fixed training dates keep the demo reproducible
 PROBE_TICKS = 300
+STREAM_CURSOR = "demo"
 
 
 @dataclass
@@ -23,6 +24,7 @@ class DemoSummary:
     ticks: int = 0
     labelled: int = 0
     dataset_rows: int = 0
+    held_out_days: int = 0
     models: dict[str, dict] = field(default_factory=dict)
     live_ticks: int = 0
     predictions_new: int = 0
@@ -44,12 +46,14 @@ class DemoSummary:
             f"  ticks stored            {self.ticks:,} over {len(self.days)} training days "
             f"({self.days[0]} .. {self.days[-1]})",
             f"  labelled ticks          {self.labelled:,} (the rest: horizon past the session close)",
-            f"  training dataset rows   {self.dataset_rows:,} (consensus-filtered, every 5th tick)",
+            f"  training dataset        {self.dataset_rows:,} rows, every 5th tick: consensus rows of the "
+            f"training days, every labelled tick of the {self.held_out_days} held-out days",
         ]
         for name, m in self.models.items():
             lines.append(
-                f"  {name:<22}  v{m['version']} on {m['feature_set']}, champion v{m['champion']}: held-out log loss "
-                f"{m['log_loss']:.4f}, accuracy {m['accuracy']:.3f}, macro F1 {m['macro_f1']:.3f} ({m['reason']})"
+                f"  {name:<22}  v{m['version']} on {m['feature_set']}, champion v{m['champion']}: "
+                f"held-out log loss {m['log_loss']:.4f}, accuracy {m['accuracy']:.3f}, "
+                f"macro F1 {m['macro_f1']:.3f} ({m['reason']})"
             )
         requests = max(len(self.latencies_ms), 1)
         lines += [
@@ -69,53 +73,43 @@ def run_demo(
 ) -> DemoSummary:
     """Simulate `days` NIFTY sessions, materialise the asset graph, serve the champions, stream live ticks."""
     env = apply_defaults()
-    from dagster import DagsterInstance
-
     from feature_store.instruments import get_instrument
     from feature_store.offline import OfflineStore
     from feature_store.store import open_store
-    from orchestration.definitions import defs
-    from orchestration.ticks.partitions import symbol_day_key
+    from orchestration.local import materialise_simulated_days, run_training
     from pipelines import registry
     from pipelines.simulate import simulate_session
 
     summary, clock = DemoSummary(), time.monotonic()
     nifty = get_instrument("NIFTY")
     train_days = summary.days = nifty.trading_days(TRAIN_START, days)
-    instance = DagsterInstance.get()
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # progress bars say enough
-    run_config = {"ops": {"raw_ticks": {"config": {"seed": seed, "signal": signal}}}, **quiet}
-    ticks_job = defs.resolve_job_def("ticks_job")
-    for day in tqdm(train_days, desc="ticks → labels → features", unit="day"):
-        ticks_job.execute_in_process(
-            partition_key=symbol_day_key(day.isoformat(), "NIFTY"), instance=instance, run_config=run_config
-        )
+    runs = materialise_simulated_days("NIFTY", train_days, seed=seed, signal=signal)
+    for _ in tqdm(runs, total=len(train_days), desc="ticks → labels → features", unit="day"):
+        pass
     summary.seconds["data"] = time.monotonic() - clock
 
     clock = time.monotonic()
-    with tqdm(total=1, desc="dataset → models → champions", unit="job") as bar:
-        training = defs.resolve_job_def("training_job").execute_in_process(
-            instance=instance, run_config=quiet
-        )
+    with tqdm(total=1, desc="dataset → SHAP → models → champions", unit="job") as bar:
+        outcomes = run_training()
         bar.update()
     summary.seconds["training"] = time.monotonic() - clock
-    for horizon in ("direction_15m", "direction_30m"):
-        candidate = training.output_for_node(f"{horizon}_model")
-        decision = training.output_for_node(f"{horizon}_champion")
-        mv = registry.configure().get_model_version(horizon.replace("_", "-"), candidate["version"])
-        run = registry.configure().get_run(mv.run_id)
-        summary.models[horizon.replace("_", "-")] = {
-            "version": candidate["version"],
-            "champion": decision["champion"],
-            "reason": decision["reason"],
+    client = registry.configure()
+    for name, outcome in outcomes.items():
+        mv = client.get_model_version(name, outcome["version"])
+        summary.models[name] = {
+            **outcome,
             "feature_set": f"{mv.tags['feature_set']}@v{mv.tags['feature_set_version']}",
-            **{k.removeprefix("holdout_"): v for k, v in run.data.metrics.items()},
+            **{k.removeprefix("holdout_"): v for k, v in client.get_run(mv.run_id).data.metrics.items()},
         }
 
     offline, store = OfflineStore(env["TICKML_HOME"]), open_store()
     summary.ticks = sum(len(store.read_ticks("NIFTY", *nifty.session_bounds(d))) for d in train_days)
     summary.labelled = int(offline.read("labels", "NIFTY", train_days)["label_15m"].notna().sum())
-    summary.dataset_rows = len(offline.read_dataset("training_dataset"))
+    dataset = offline.read_dataset("training_dataset")
+    summary.dataset_rows, summary.held_out_days = (
+        len(dataset),
+        dataset.loc[dataset["holdout"], "day"].nunique(),
+    )
 
     clock = time.monotonic()
     port = service.free_port()
@@ -140,38 +134,46 @@ def run_demo(
 
 
 def _stream_live(summary: DemoSummary, store, url: str, session, minutes: int, speed: float) -> None:
-    """Feed `minutes` of `session` at `speed`x while the streaming sensor scores what arrives, then probe
-    single-tick latency with the next ticks of the session, one request each (the shape of a 1x feed)."""
+    """Feed `minutes` of `session` at `speed`x while the `tickml stream` driver scores what arrives, then
+    probe single-tick latency with the next ticks of the session, one request each (a 1x feed's shape)."""
     from pipelines.feed import play
-    from pipelines.streaming import ScoringClient, TickKey, score_new_ticks
+    from pipelines.streaming import (
+        ScoringClient,
+        TickKey,
+        dump_cursor,
+        load_cursor,
+        run_stream,
+        score_new_ticks,
+    )
 
     cutoff = session["ts"].iloc[0] + np.timedelta64(minutes, "m")
     live, probe = session[session["ts"] < cutoff], session[session["ts"] >= cutoff].iloc[:PROBE_TICKS]
-    # Start just before the session's first tick: earlier days are history, not part of this stream.
+    summary.live_ticks = len(live)
+    # The stream starts just before the session's first tick: earlier days are history, not this stream.
     start = TickKey(int(session["ts"].array.asi8[0]) - 1, np.iinfo(np.int64).max)
-    summary.live_ticks, cursor = len(live), {"NIFTY": start}
+    store.set_cursor(STREAM_CURSOR, dump_cursor({"NIFTY": start}))
     feeder = threading.Thread(target=play, args=(live, store), kwargs={"speed": speed}, daemon=True)
     feeder.start()
+    stop, scored, idle_after_feed = threading.Event(), 0, 0
     with ScoringClient(url) as client:
-        with tqdm(total=len(live), desc=f"live {minutes} market minutes at {speed:g}x", unit="tick") as bar:
-            scored = 0
-            while scored < len(live):
-                step = score_new_ticks(store, client, cursor)
-                cursor, scored = step.cursor, scored + step.ticks_scored
-                summary.latencies_ms += step.latencies_ms
-                summary.predictions_new += step.predictions_stored
-                bar.update(step.ticks_scored)
-                if step.refused:
-                    raise RuntimeError(f"the service refused live ticks: {step.refused}")
-                if not step.ticks_scored:
-                    if not feeder.is_alive():
-                        raise RuntimeError(
-                            f"feed finished but only {scored} of {len(live)} ticks were scored"
-                        )
-                    time.sleep(0.05)
+        bar = tqdm(total=len(live), desc=f"live {minutes} market minutes at {speed:g}x", unit="tick")
+        for step in run_stream(store, client, poll_interval=0.05, stop=stop, cursor_name=STREAM_CURSOR):
+            if step.error or step.refused:
+                raise RuntimeError(f"streaming failed: {step.error or step.refused}")
+            scored += step.ticks_scored
+            summary.latencies_ms += step.latencies_ms
+            summary.predictions_new += step.predictions_stored
+            bar.update(step.ticks_scored)
+            # done when every fed tick is scored; a second of empty passes after the feed ends is a failure
+            idle_after_feed = idle_after_feed + 1 if not feeder.is_alive() and not step.ticks_scored else 0
+            if scored >= len(live) or idle_after_feed > 20:
+                stop.set()
+        bar.close()
         feeder.join()
+        if scored != len(live):
+            raise RuntimeError(f"streamed {scored} of {len(live)} live ticks")
         store.write_ticks(probe)
-        step = score_new_ticks(store, client, cursor, batch_size=1)
+        step = score_new_ticks(store, client, load_cursor(store.get_cursor(STREAM_CURSOR)), batch_size=1)
         summary.single_tick_ms = step.latencies_ms
         summary.predictions_new += step.predictions_stored
     stored = store.read_predictions("NIFTY", session["ts"].iloc[0], session["ts"].iloc[-1])

@@ -1,24 +1,21 @@
-"""Embedded defaults for the environment: DAGSTER_HOME, MLflow store and tick store under the project."""
+"""Embedded defaults for the environment, decided once for the CLI and every process it starts."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-
-def project_root() -> Path:
-    """The folder holding workspace.yaml (the source checkout), else the current directory."""
-    here = Path(__file__).resolve().parent.parent
-    return here if (here / "workspace.yaml").exists() else Path.cwd()
+from feature_store.store import default_home
+from pipelines.tracking import tracking_uri
 
 
 def apply_defaults() -> dict[str, str]:
-    """Set DAGSTER_HOME, MLFLOW_TRACKING_URI and TICKML_HOME where unset; returns the values in effect."""
-    root = project_root()
+    """Set TICKML_HOME, MLFLOW_TRACKING_URI and DAGSTER_HOME where unset, from the current directory
+    (the project root under `make`), so child processes (bentoml serve, dagster) see the same stores."""
     defaults = {
-        "DAGSTER_HOME": str(root / "dagster_home"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlruns' / 'mlflow.db'}",
-        "TICKML_HOME": str(root / ".tickml"),
+        "TICKML_HOME": str(default_home()),
+        "MLFLOW_TRACKING_URI": tracking_uri(),
+        "DAGSTER_HOME": str(Path.cwd() / "dagster_home"),
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)

@@ -9,9 +9,12 @@ from feature_store.store.base import TickKey, TickStore
 from feature_store.store.parquet import ParquetTickStore
 from feature_store.store.postgres import PostgresTickStore
 
-__all__ = ["ParquetTickStore", "PostgresTickStore", "TickKey", "TickStore", "open_store"]
+__all__ = ["ParquetTickStore", "PostgresTickStore", "TickKey", "TickStore", "default_home", "open_store"]
 
-DEFAULT_HOME = ".tickml"
+
+def default_home() -> Path:
+    """$TICKML_HOME, else `./.tickml` under the current directory (absolute): the embedded stores' root."""
+    return Path(os.environ.get("TICKML_HOME") or Path.cwd() / ".tickml").resolve()
 
 
 def open_store(url: str | None = None, home: str | Path | None = None) -> TickStore:
@@ -22,4 +25,4 @@ def open_store(url: str | None = None, home: str | Path | None = None) -> TickSt
     url = url or os.environ.get("TICKML_PG_URL")
     if url:
         return PostgresTickStore(url)
-    return ParquetTickStore(home or os.environ.get("TICKML_HOME") or DEFAULT_HOME)
+    return ParquetTickStore(home or default_home())

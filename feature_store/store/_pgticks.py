@@ -67,7 +67,7 @@ def write_day(
         ).fetchone()
     first = (int(ticks["ts"].iloc[0].value), int(ticks["seq"].iloc[0]))
     if last is None or first > tuple(last):
-        _copy(cur, partition, symbol, day, ticks, freeze=fresh)
+        _copy(cur, partition, symbol, day, ticks)
         new = len(ticks)
     else:
         new = _merge(cur, partition, symbol, day, ticks)
@@ -80,20 +80,11 @@ def write_day(
     return new
 
 
-def _copy(
-    cur: psycopg.Cursor,
-    table: sql.Identifier,
-    symbol: str,
-    day: dt.date,
-    ticks: pd.DataFrame,
-    *,
-    freeze: bool = False,
-) -> None:
-    # FREEZE (only for a table this transaction created) writes the rows frozen and all-visible, so the
-    # index build that follows, and the first readers, do not rewrite every page to set hint bits. Rows
-    # appear at commit like any other; only a REPEATABLE READ transaction older than the commit could see
-    # them early, and the store's readers run each statement on its own snapshot.
-    options = sql.SQL("FORMAT BINARY, FREEZE" if freeze else "FORMAT BINARY")
+def _copy(cur: psycopg.Cursor, table: sql.Identifier, symbol: str, day: dt.date, ticks: pd.DataFrame) -> None:
+    # No COPY FREEZE, although a fresh day's table would allow it: frozen rows are visible to snapshots
+    # taken before the commit, so a reader could see day D+1 of a write before the same write's ticks of
+    # day D, and a streaming cursor would skip them.
+    options = sql.SQL("FORMAT BINARY")
     with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN ({})").format(table, _COLUMNS, options)) as copy:
         copy.write(HEADER)
         for start in range(0, len(ticks), COPY_ROWS):

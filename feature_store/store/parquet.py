@@ -1,17 +1,13 @@
-"""Embedded tick store: Parquet files under one root, one file per symbol and exchange-local trading day."""
+"""Embedded tick store: Parquet under one root, partitioned by symbol and exchange-local trading day."""
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
+import hashlib
 import json
-import os
-import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import pandas as pd
 import pyarrow as pa
@@ -38,6 +34,7 @@ from feature_store.store._common import (
     stats_rows,
     utc,
 )
+from feature_store.store._parts import Part, PartTable, replace_atomically, write_partitions
 from feature_store.store.base import TickKey, TickStore
 
 _ARROW_TYPES = {
@@ -51,29 +48,31 @@ TICK_ARROW_SCHEMA = pa.schema([(c, _ARROW_TYPES[t]) for c, t in TICK_DTYPES.item
 PREDICTION_ARROW_SCHEMA = pa.schema([(c, _ARROW_TYPES[t]) for c, t in PREDICTION_DTYPES.items()])
 QUARANTINE_ARROW_SCHEMA = pa.schema([(c, _ARROW_TYPES[t]) for c, t in QUARANTINE_DTYPES.items()])
 _TS = pa.timestamp("ns", tz="UTC")
-# small enough that a poll for the newest ticks reads one group, large enough to compress well
-ROW_GROUP = 65_536
-# files of different symbol-days written at once; more threads than cores only queue on the GIL
-WRITER_THREADS = min(4, os.cpu_count() or 1)
+# `legacy`: a day's partition was one file of that name before part files; such a day still reads
+TICKS = PartTable(TICK_ARROW_SCHEMA, ("ts", "seq"), legacy="ticks.parquet")
+PREDICTIONS = PartTable(PREDICTION_ARROW_SCHEMA, ("ts", "seq"), legacy="predictions.parquet")
+QUARANTINE = PartTable(QUARANTINE_ARROW_SCHEMA, tuple(QUARANTINE_KEY))
+_TABLES = {"ticks": TICKS, "predictions": PREDICTIONS}
 
 
 class ParquetTickStore(TickStore):
     """Ticks and predictions under `root/{ticks,predictions}/symbol=S/day=YYYY-MM-DD/`, cursors as JSON.
 
-    Quarantined rows live under `root/quarantine/symbol=Q/day=D/quarantine.parquet` sorted by (source, row),
-    where Q is the URL-quoted symbol (any text a dirty file holds, "" when unknown) and D is "" when the
-    day is unknown. A source row always parses to the same symbol and day, so checking its (source, row)
-    key within that one file makes re-ingesting a file quarantine nothing twice.
+    A symbol-day is a partition of sorted, disjoint part files named by a manifest (see `_parts`): a
+    write after the day's last stored tick adds a part without reading the day, any other write merges
+    into the parts it overlaps, and readers see each day's published parts, never a half-written file or
+    a key twice. A write publishes a symbol's days in ascending order (see `ticks_after`).
 
-    Each file holds one symbol's trading day sorted by (ts, seq). A write merges into the stored file
-    and replaces it atomically (temp file + os.replace) under a per-partition lock, so writers never
-    lose each other's rows and readers see the old or the new file, never half of one.
+    Quarantined rows live under `root/quarantine/source=H/`, H a hash of the source: every row of a
+    source is in one partition keyed by (source, row), so a row quarantined again, whatever symbol and
+    day it parsed to then, is found and the first stored version kept, as in PostgreSQL.
     """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         for kind in ("ticks", "predictions", "cursors", "quarantine"):
             (self.root / kind).mkdir(parents=True, exist_ok=True)
+        self._adopt_legacy_quarantine()
 
     def __repr__(self) -> str:
         return f"ParquetTickStore({str(self.root)!r})"
@@ -81,36 +80,45 @@ class ParquetTickStore(TickStore):
     # ticks ---------------------------------------------------------------------------------------------
 
     def write_ticks(self, ticks: pd.DataFrame) -> int:
-        """Validate and merge canonical ticks (UTC `ts`); return how many (symbol, ts, seq) were new."""
+        """Validate and store canonical ticks (UTC `ts`); return how many (symbol, ts, seq) were new."""
         frame = prepare_ticks(ticks)
-        return self._write("ticks", frame, TICK_ARROW_SCHEMA)
+        return self._write("ticks", frame)
 
     def read_ticks(
         self, symbol: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
     ) -> pd.DataFrame:
         """Ticks of `symbol` with start <= ts < end (UTC; None is unbounded), ordered by (ts, seq)."""
         start, end = utc(start), utc(end)
-        where = _between(start, end)
+        where, keep = _between(start, end), _within(start, end)
         tables = [
-            _read(self._file("ticks", symbol, day), TICK_ARROW_SCHEMA, where)
+            TICKS.read(self._day_dir("ticks", symbol, day), where, keep=keep)
             for day in self._days_between("ticks", symbol, start, end)
         ]
         return _ticks_frame(tables)
 
     def ticks_after(self, symbol: str, after: TickKey | None, limit: int | None = None) -> pd.DataFrame:
-        """Up to `limit` ticks of `symbol` strictly after `after` (epoch ns UTC, seq), in (ts, seq) order."""
+        """Up to `limit` ticks of `symbol` strictly after `after` (epoch ns UTC, seq), in (ts, seq) order.
+
+        The days are listed once, before any is read, and writers publish a symbol's days in ascending
+        order: when a write's later day is listed here, its earlier days were published before, so they
+        are read as written. A cursor never moves into a day past ticks it has not been shown.
+        """
         check_limit(limit)
-        start, where = None, None
+        start, where, keep = None, None, None
         if after is not None:
             start, ts = pd.Timestamp(after.ts_ns, tz="UTC"), pa.scalar(after.ts_ns, _TS)
             where = (pc.field("ts") > ts) | ((pc.field("ts") == ts) & (pc.field("seq") > after.seq))
+            key = (int(after.ts_ns), int(after.seq))
+
+            def keep(part: Part) -> bool:
+                return part.last > key  # a part wholly at or before the cursor is not opened
+
         tables, remaining = [], limit
         for day in self._days_between("ticks", symbol, start, None):
             if remaining == 0:
                 break
-            table = _read(self._file("ticks", symbol, day), TICK_ARROW_SCHEMA, where)
+            table = TICKS.read(self._day_dir("ticks", symbol, day), where, keep=keep, limit=remaining)
             if remaining is not None:
-                table = table.slice(0, remaining)
                 remaining -= table.num_rows
             tables.append(table)
         return _ticks_frame(tables)
@@ -118,7 +126,9 @@ class ParquetTickStore(TickStore):
     def symbols(self) -> list[str]:
         """Symbols with at least one stored tick, sorted."""
         dirs = (self.root / "ticks").glob("symbol=*")
-        return sorted(d.name.removeprefix("symbol=") for d in dirs if any(d.glob("day=*/ticks.parquet")))
+        return sorted(
+            d.name.removeprefix("symbol=") for d in dirs if any(map(TICKS.has_rows, d.glob("day=*")))
+        )
 
     def days(self, symbol: str) -> list[dt.date]:
         """Exchange-local trading days with stored ticks of `symbol`, sorted."""
@@ -129,7 +139,7 @@ class ParquetTickStore(TickStore):
     def write_predictions(self, predictions: pd.DataFrame) -> int:
         """Store prediction rows (UTC `ts`, `scored_at`); return how many (symbol, ts, seq) were new."""
         frame = prepare_predictions(predictions)
-        return self._write("predictions", frame, PREDICTION_ARROW_SCHEMA)
+        return self._write("predictions", frame)
 
     def read_predictions(
         self, symbol: str | None = None, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
@@ -141,11 +151,11 @@ class ParquetTickStore(TickStore):
             symbols = sorted(d.name.removeprefix("symbol=") for d in dirs)
         else:
             symbols = [symbol]
-        where = _between(start, end)
+        where, keep = _between(start, end), _within(start, end)
         tables = [PREDICTION_ARROW_SCHEMA.empty_table()]
         for sym in symbols:
             for day in self._days_between("predictions", sym, start, end):
-                tables.append(_read(self._file("predictions", sym, day), PREDICTION_ARROW_SCHEMA, where))
+                tables.append(PREDICTIONS.read(self._day_dir("predictions", sym, day), where, keep=keep))
         return coerce_predictions(pa.concat_tables(tables).to_pandas())
 
     # cursors -------------------------------------------------------------------------------------------
@@ -161,73 +171,67 @@ class ParquetTickStore(TickStore):
         """Durably store streaming cursor `name` (overwrites); `updated_at` is recorded in UTC."""
         record = {"name": name, "value": value, "updated_at": pd.Timestamp.now(tz="UTC").isoformat()}
         path = self._cursor_file(name)
-        _replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(record)))
+        replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(record)))
 
     # quarantine and stats -----------------------------------------------------------------------------
 
     def write_quarantine(self, rows: pd.DataFrame) -> int:
         """Store quarantined rows (UTC `ts`); idempotent on (source, row); return how many were new."""
         frame = prepare_quarantine(rows)
-        new = 0
-        for (symbol, day), part in frame.groupby(["symbol", "day"], sort=False):
-            new += self._merge_quarantine(self._quarantine_file(symbol, day), part)
-        return new
+        table = pa.Table.from_pandas(frame, schema=QUARANTINE_ARROW_SCHEMA, preserve_index=False)
+        # the frame is sorted by (source, row): each source is one run of rows, kept in order per partition
+        by_folder: dict[Path, list[pa.Table]] = {}
+        for source, rows_of_source in frame.groupby("source", sort=False).indices.items():
+            start, stop = int(rows_of_source[0]), int(rows_of_source[-1]) + 1
+            by_folder.setdefault(self._source_dir(source), []).append(table.slice(start, stop - start))
+        jobs = [(folder, pa.concat_tables(parts)) for folder, parts in by_folder.items()]
+        return write_partitions(QUARANTINE, jobs)
 
     def read_quarantine(self, symbol: str | None = None, day: dt.date | None = None) -> pd.DataFrame:
         """Quarantined rows, optionally of one symbol and/or trading day, ordered by (source, row)."""
-        pattern = "symbol=*" if symbol is None else f"symbol={quote(symbol, safe='')}"
-        pattern += "/day=*" if day is None else f"/day={day.isoformat()}"
+        where = None
+        if symbol is not None:
+            where = pc.field("symbol") == symbol
+        if day is not None:
+            on_day = pc.field("day") == day.isoformat()
+            where = on_day if where is None else where & on_day
         tables = [QUARANTINE_ARROW_SCHEMA.empty_table()]
-        tables += [
-            _read(f, QUARANTINE_ARROW_SCHEMA) for f in self.root.glob(f"quarantine/{pattern}/*.parquet")
-        ]
+        tables += [QUARANTINE.read(folder, where) for folder in self._source_dirs()]
         table = pa.concat_tables(tables).sort_by([(c, "ascending") for c in QUARANTINE_KEY])
         return coerce_quarantine(table.to_pandas())
 
     def stats(self) -> list[dict]:
-        """Ticks and quarantined rows by reason per (symbol, trading day), from file metadata and reasons only."""
+        """Ticks (from the day manifests) and quarantined rows by reason per (symbol, trading day)."""
         ticks = {
-            (f.parent.parent.name.removeprefix("symbol="), f.parent.name.removeprefix("day=")): (
-                pq.read_metadata(f).num_rows  # the footer only: no tick is read to be counted
-            )
-            for f in self.root.glob("ticks/symbol=*/day=*/ticks.parquet")
+            (symbol_dir.name.removeprefix("symbol="), day_dir.name.removeprefix("day=")): rows
+            for symbol_dir in (self.root / "ticks").glob("symbol=*")
+            for day_dir in symbol_dir.glob("day=*")
+            if (rows := TICKS.rows(day_dir))  # no tick is read to be counted
         }
-        reasons: dict[tuple[str, str, str], int] = {}
-        for f in self.root.glob("quarantine/symbol=*/day=*/quarantine.parquet"):
-            symbol = unquote(f.parent.parent.name.removeprefix("symbol="))
-            day = f.parent.name.removeprefix("day=")
-            counts = pc.value_counts(pq.read_table(f, columns=["reason"])["reason"].combine_chunks())
-            for item in counts.to_pylist():
-                reasons[(symbol, day, item["values"])] = item["counts"]
+        columns = ["symbol", "day", "reason"]
+        tables = [pa.schema([QUARANTINE_ARROW_SCHEMA.field(c) for c in columns]).empty_table()]
+        tables += [QUARANTINE.read(folder, columns=columns) for folder in self._source_dirs()]
+        counts = pa.concat_tables(tables).group_by(columns).aggregate([([], "count_all")])
+        reasons = {(s, d, r): n for s, d, r, n in zip(*counts.to_pydict().values(), strict=True)}
         return stats_rows(ticks, reasons)
 
-    def _quarantine_file(self, symbol: str, day: str) -> Path:
-        # quote(): a quarantined symbol is whatever the dirty file held, "/" and ".." included
-        return (
-            self.root
-            / "quarantine"
-            / f"symbol={quote(symbol, safe='')}"
-            / f"day={day}"
-            / "quarantine.parquet"
-        )
+    def _source_dir(self, source: str) -> Path:
+        # a hash: a source is any path or feed name, too long or too odd for a directory name
+        digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+        return self.root / "quarantine" / f"source={digest}"
 
-    def _merge_quarantine(self, path: Path, batch: pd.DataFrame) -> int:
-        """Add the rows of `batch` whose (source, row) is not in `path` yet; return how many were added."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(path.parent / ".lock"):
-            stored = (
-                _read(path, QUARANTINE_ARROW_SCHEMA)
-                if path.exists()
-                else QUARANTINE_ARROW_SCHEMA.empty_table()
-            )
-            known = pd.MultiIndex.from_arrays([stored["source"].to_pandas(), stored["row"].to_pandas()])
-            fresh = batch[~pd.MultiIndex.from_frame(batch[QUARANTINE_KEY]).isin(known)]
-            if fresh.empty:
-                return 0
-            incoming = pa.Table.from_pandas(fresh, schema=QUARANTINE_ARROW_SCHEMA, preserve_index=False)
-            merged = pa.concat_tables([stored, incoming]).sort_by([(c, "ascending") for c in QUARANTINE_KEY])
-            _replace_atomically(path, lambda tmp: _write_table(merged, tmp))
-            return len(fresh)
+    def _source_dirs(self) -> list[Path]:
+        return sorted((self.root / "quarantine").glob("source=*"))
+
+    def _adopt_legacy_quarantine(self) -> None:
+        """Move quarantine files of the earlier layout (one per symbol and day) into source partitions."""
+        for path in sorted(self.root.glob("quarantine/symbol=*/day=*/quarantine.parquet")):
+            try:
+                rows = pq.read_table(path, schema=QUARANTINE_ARROW_SCHEMA).to_pandas()
+            except FileNotFoundError:
+                continue  # another process adopted it first
+            self.write_quarantine(rows)
+            path.unlink(missing_ok=True)
 
     # layout --------------------------------------------------------------------------------------------
 
@@ -236,16 +240,20 @@ class ParquetTickStore(TickStore):
             raise ValueError(f"symbol {symbol!r} cannot name a partition directory")
         return self.root / kind / f"symbol={symbol}"
 
-    def _file(self, kind: str, symbol: str, day: dt.date) -> Path:
-        return self._symbol_dir(kind, symbol) / f"day={day.isoformat()}" / f"{kind}.parquet"
+    def _day_dir(self, kind: str, symbol: str, day: dt.date) -> Path:
+        return self._symbol_dir(kind, symbol) / f"day={day.isoformat()}"
 
     def _cursor_file(self, name: str) -> Path:
         # quote() keeps any cursor name (e.g. "stream:NIFTY/15m") a single, reversible file name
         return self.root / "cursors" / f"{quote(name, safe='')}.json"
 
     def _days(self, kind: str, symbol: str) -> list[dt.date]:
-        files = self._symbol_dir(kind, symbol).glob(f"day=*/{kind}.parquet")
-        return sorted(dt.date.fromisoformat(f.parent.name.removeprefix("day=")) for f in files)
+        """Days with rows published, so a day a writer is still creating is not listed yet."""
+        folders = self._symbol_dir(kind, symbol).glob("day=*")
+        table = _TABLES[kind]
+        return sorted(
+            dt.date.fromisoformat(f.name.removeprefix("day=")) for f in folders if table.has_rows(f)
+        )
 
     def _days_between(
         self, kind: str, symbol: str, start: pd.Timestamp | None, end: pd.Timestamp | None
@@ -264,59 +272,17 @@ class ParquetTickStore(TickStore):
 
     # writing -------------------------------------------------------------------------------------------
 
-    def _write(self, kind: str, frame: pd.DataFrame, schema: pa.Schema) -> int:
-        """Merge a prepared frame (sorted by symbol, ts, seq) into its symbol-day files; return new rows."""
-        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    def _write(self, kind: str, frame: pd.DataFrame) -> int:
+        """Store a prepared frame (sorted by symbol, ts, seq) in its symbol-day partitions; return new rows.
+
+        `day_runs` lists each symbol's days in ascending order, the order `write_partitions` publishes in.
+        """
+        table = pa.Table.from_pandas(frame, schema=_TABLES[kind].schema, preserve_index=False)
         jobs = [
-            (self._file(kind, symbol, day), table.slice(start, stop - start))
+            (self._day_dir(kind, symbol, day), table.slice(start, stop - start))
             for symbol, day, start, stop in day_runs(frame)
         ]
-        if len(jobs) <= 1:
-            return sum(self._merge(path, part) for path, part in jobs)
-        # Parquet encoding, compression and fsync release the GIL: files of other days are written meanwhile
-        with ThreadPoolExecutor(max_workers=WRITER_THREADS) as pool:
-            return sum(pool.map(lambda job: self._merge(*job), jobs))
-
-    def _merge(self, path: Path, incoming: pa.Table) -> int:
-        """Merge `incoming` (one partition, sorted by ts, seq) into `path`; return how many rows were new."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(path.parent / ".lock"):
-            stored = _read(path, incoming.schema) if path.exists() else incoming.schema.empty_table()
-            if stored.num_rows == 0 or _key(incoming, 0) > _key(stored, -1):
-                merged = pa.concat_tables([stored, incoming])  # the live-feed case: a pure append
-            else:
-                frame = pd.concat([stored.to_pandas(), incoming.to_pandas()], ignore_index=True)
-                # stored rows come first, so a re-sent key never overwrites what was stored
-                frame = frame.drop_duplicates(["ts", "seq"], keep="first").sort_values(["ts", "seq"])
-                merged = pa.Table.from_pandas(frame, schema=incoming.schema, preserve_index=False)
-            new = merged.num_rows - stored.num_rows
-            if new:
-                _replace_atomically(path, lambda tmp: _write_table(merged, tmp))
-            return new
-
-
-def _write_table(table: pa.Table, path: Path) -> None:
-    # zstd at level 1 writes about as fast as the default snappy and a third smaller; dictionaries only
-    # where values repeat (symbol, side, labels): on prices they cost time and are dropped anyway
-    repeated = [f.name for f in table.schema if f.type == pa.string() or f.name == "side"]
-    pq.write_table(
-        table,
-        path,
-        row_group_size=ROW_GROUP,
-        compression="zstd",
-        compression_level=1,
-        use_dictionary=repeated,
-    )
-
-
-def _key(table: pa.Table, row: int) -> tuple[int, int]:
-    row = row % table.num_rows
-    return table["ts"][row].value, table["seq"][row].as_py()
-
-
-def _read(path: Path, schema: pa.Schema, where: pc.Expression | None = None) -> pa.Table:
-    # `where` is pushed down: row-group statistics skip most of a day when a live reader polls its tail
-    return pq.read_table(path, schema=schema, filters=where)
+        return write_partitions(_TABLES[kind], jobs)
 
 
 def _between(start: pd.Timestamp | None, end: pd.Timestamp | None) -> pc.Expression | None:
@@ -330,36 +296,16 @@ def _between(start: pd.Timestamp | None, end: pd.Timestamp | None) -> pc.Express
     return where
 
 
+def _within(start: pd.Timestamp | None, end: pd.Timestamp | None) -> Callable[[Part], bool]:
+    """Whether a part's (ts, seq) range can hold rows with start <= ts < end: the parts worth opening."""
+
+    def keep(part: Part) -> bool:
+        return (start is None or part.last[0] >= start.value) and (end is None or part.first[0] < end.value)
+
+    return keep
+
+
 def _ticks_frame(tables: list[pa.Table]) -> pd.DataFrame:
     if not tables:
         return empty_ticks()
     return coerce_ticks(pa.concat_tables(tables).to_pandas())
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Exclusive advisory lock on `path` across processes (released when the file is closed)."""
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
-def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Write via `write(tmp)` to a temp file beside `path`, fsync it, then rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    # the rename itself is durable only once the directory entry is flushed
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

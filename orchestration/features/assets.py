@@ -13,7 +13,7 @@ from orchestration.plots import figure_md
 from orchestration.resources import OfflineStoreResource, TickStoreResource
 from orchestration.ticks.assets import raw_ticks
 from orchestration.ticks.partitions import SYMBOL_DAYS
-from pipelines.dataset import build_dataset, class_balance, dataset_failures, mark_holdout
+from pipelines.dataset import build_dataset, class_balance, dataset_failures
 from pipelines.labels import label_ticks
 
 DATASET = "training_dataset"
@@ -37,6 +37,8 @@ def tick_labels(
 ) -> dg.MaterializeResult:
     """15-minute (5-class) and 30-minute (3-class) labels of every tick of the day, from its future only."""
     symbol, instrument, day, ticks = _partition_ticks(context, tick_store)
+    if ticks.empty:  # no session that day: nothing to label, and no empty day for the dataset to count
+        return dg.MaterializeResult(metadata={"rows": 0, "note": f"no ticks of {symbol} on {day}"})
     labels = label_ticks(ticks, instrument)
     offline_store.store().write("labels", symbol, day, labels)
     return dg.MaterializeResult(
@@ -55,6 +57,8 @@ def tick_features(
 ) -> dg.MaterializeResult:
     """Every catalogue feature for every tick of the day (batch engine; the service runs the online one)."""
     symbol, instrument, day, ticks = _partition_ticks(context, tick_store)
+    if ticks.empty:
+        return dg.MaterializeResult(metadata={"rows": 0, "note": f"no ticks of {symbol} on {day}"})
     features = compute_features(ticks, instrument)
     offline_store.store().write("features", symbol, day, features)
     values = features[list(FEATURE_NAMES)].to_numpy()
@@ -104,22 +108,23 @@ def training_dataset(
             f"need {config.holdout_days + 2} days with features and labels for {config.symbol} "
             f"(2 to train + {config.holdout_days} held out), found {len(days)}"
         )
-    dataset = mark_holdout(
-        build_dataset(
-            offline.read("features", config.symbol, days),
-            offline.read("labels", config.symbol, days),
-            instrument,
-            stride=config.stride,
-        ),
-        config.holdout_days,
+    dataset = build_dataset(
+        offline.read("features", config.symbol, days),
+        offline.read("labels", config.symbol, days),
+        instrument,
+        stride=config.stride,
+        holdout_days=config.holdout_days,
     )
     offline.write_dataset(DATASET, dataset)
     failures = dataset_failures(dataset)
-    balance = {"15m": class_balance(dataset["label_15m"]), "30m": class_balance(dataset["label_30m"])}
+    train = dataset[~dataset["holdout"]]
+    balance = {"15m": class_balance(train["label_15m"]), "30m": class_balance(train["label_30m"])}
     context.log.info(f"dataset: {len(dataset)} rows over {len(days)} days")
     return dg.MaterializeResult(
         metadata={
             "rows": len(dataset),
+            "training_rows": int((~dataset["holdout"]).sum()),
+            "held_out_rows": int(dataset["holdout"].sum()),
             "days": [d.isoformat() for d in days],
             "holdout_days": sorted({d.isoformat() for d in dataset.loc[dataset["holdout"], "day"]}),
             "class_balance": balance,

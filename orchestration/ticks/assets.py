@@ -18,10 +18,10 @@ from pipelines.simulate import simulate_session
 
 
 class RawTicksConfig(dg.Config):
-    source: Literal["simulator", "store"] = Field(
-        default="simulator",
-        description="'simulator' writes a seeded simulated session; 'store' checks ticks already ingested "
-        "(`tickml ingest`)",
+    source: Literal["store", "simulator"] = Field(
+        default="store",
+        description="'store' checks ticks already ingested (`tickml ingest`, `tickml feed`); 'simulator' "
+        "first writes a seeded simulated session into the store (demo and tests only: never into real data)",
     )
     seed: int = Field(default=7, description="Simulator seed")
     signal: float = Field(default=1.0, description="Simulator signal: 0 is a pure random walk")

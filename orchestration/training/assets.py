@@ -7,7 +7,6 @@ from feature_store.features import FeatureSet, feature_set
 from orchestration.features.assets import DATASET, training_dataset
 from orchestration.plots import figure_md
 from orchestration.resources import MlflowResource, OfflineStoreResource
-from pipelines import registry
 from pipelines.plots import confusion_figure
 from pipelines.training import HORIZON_15M, HORIZON_30M, Horizon, train_direction_model
 
@@ -54,7 +53,7 @@ def model_assets(horizon: Horizon) -> list[dg.AssetsDefinition]:
                 "num_leaves": config.num_leaves,
             },
         )
-        version = registry.log_and_register(
+        version = mlflow.register(
             trained,
             selection_run_id=selected["selection_run_id"] if use_shap else None,
             lineage={
@@ -88,8 +87,8 @@ def model_assets(horizon: Horizon) -> list[dg.AssetsDefinition]:
         """The version behind the `champion` alias after comparing the candidate on the same held-out days."""
         dataset = offline_store.store().read_dataset(DATASET)
         holdout = dataset[dataset["holdout"]]
-        decision = registry.promote_if_better(horizon.model_name, candidate["version"], holdout)
-        champion_version = registry.champion_version(horizon.model_name)
+        decision = mlflow.promote(horizon.model_name, candidate["version"], holdout)
+        champion_version = mlflow.champion_version(horizon.model_name)
         return dg.Output(
             {"champion": champion_version, "promoted": decision.promoted, "reason": decision.reason},
             metadata={

@@ -8,7 +8,6 @@ from feature_store.features import feature_set
 from orchestration.features.assets import DATASET, training_dataset
 from orchestration.plots import figure_md
 from orchestration.resources import MlflowResource, OfflineStoreResource
-from pipelines import registry
 from pipelines.plots import plt
 from pipelines.selection import shap_select, summary_figure
 from pipelines.training import HORIZONS
@@ -50,7 +49,7 @@ def shap_feature_sets(
     chosen, metadata = {}, {"candidates": f"{candidates.key} ({len(candidates.features)} features)"}
     for horizon in HORIZONS.values():
         selection = shap_select(dataset, horizon, candidates, config.k)
-        pruned, run_id = registry.log_selection(selection, lineage={"dagster_run_id": context.run_id})
+        pruned, run_id = mlflow.log_selection(selection, lineage={"dagster_run_id": context.run_id})
         chosen[horizon.key] = {"feature_set": pruned.to_dict(), "selection_run_id": run_id}
         fig = summary_figure(selection)
         metadata[f"{horizon.key}_feature_set"] = (

@@ -255,16 +255,21 @@ def _same(a, b) -> bool:
 def _check_values(values: dict[str, np.ndarray], problems: Problems) -> None:
     """Quarantine rows whose stated values break the tick contract (NaN means not stated)."""
     price, bid, ask = values["price"], values["bid"], values["ask"]
-    problems.flag(price <= 0, "bad_price", lambda w: [f"price={price[i]}" for i in w])
+    # +-inf is never a price or a size (a scale overflow, 1e400 in a file); only EMPTY marks an empty side
+    problems.flag((price <= 0) | np.isinf(price), "bad_price", lambda w: [f"price={price[i]}" for i in w])
     for name in ("bid", "ask"):
         col = values[name]
         problems.flag(
-            (col < 0) & (col != EMPTY), "bad_price", lambda w, c=col, n=name: [f"{n}={c[i]}" for i in w]
+            ((col < 0) | np.isinf(col)) & (col != EMPTY),
+            "bad_price",
+            lambda w, c=col, n=name: [f"{n}={c[i]}" for i in w],
         )
         col[col == 0] = EMPTY  # a zero price is how feeds say a book side is empty
     for name in ("size", "volume", "bid_size", "ask_size", "oi"):
         col = values[name]
-        problems.flag(col < 0, "negative_size", lambda w, c=col, n=name: [f"{n}={c[i]}" for i in w])
+        problems.flag(
+            (col < 0) | np.isinf(col), "negative_size", lambda w, c=col, n=name: [f"{n}={c[i]}" for i in w]
+        )
     crossed = (bid > ask) & (bid != EMPTY) & (ask != EMPTY)
     problems.flag(crossed, "crossed_book", lambda w: [f"bid={bid[i]} > ask={ask[i]}" for i in w])
 
