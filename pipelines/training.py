@@ -124,7 +124,19 @@ def train_direction_model(
             "early_stopping_rounds": patience,
             "best_iteration": booster.best_iteration,
         },
-        metrics=evaluate(proba, held[horizon.label_column], horizon.classes),
+        metrics={
+            **evaluate(proba, held[horizon.label_column], horizon.classes),
+            # the same model on the held-out rows the consensus filter keeps: the reference design's
+            # (optimistic) reading, logged beside the honest one so the gap stays visible
+            **{
+                f"consensus_{k}": v
+                for k, v in evaluate(
+                    proba[held["consensus"].to_numpy()],
+                    held.loc[held["consensus"], horizon.label_column],
+                    horizon.classes,
+                ).items()
+            },
+        },
         holdout_days=held_days,
         train_days=sorted(train["day"].unique()),
         confusion=confusion_matrix(y_true, proba.argmax(axis=1), labels=list(range(len(horizon.classes)))),

@@ -53,7 +53,8 @@ class DemoSummary:
             lines.append(
                 f"  {name:<22}  v{m['version']} on {m['feature_set']}, champion v{m['champion']}: "
                 f"held-out log loss {m['log_loss']:.4f}, accuracy {m['accuracy']:.3f}, "
-                f"macro F1 {m['macro_f1']:.3f} ({m['reason']})"
+                f"macro F1 {m['macro_f1']:.3f} on every labelled tick; accuracy {m['consensus_accuracy']:.3f} on "
+                f"the consensus rows only ({m['reason']})"
             )
         requests = max(len(self.latencies_ms), 1)
         lines += [
