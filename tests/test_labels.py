@@ -13,7 +13,7 @@ from feature_store.schema import coerce_ticks
 from pipelines.labels import LABEL_COLUMNS, consensus_mask, label_ticks
 from pipelines.simulate import DEMO_SIGNAL, simulate_session
 
-NIFTY = get_instrument("NIFTY")  # T = 25, S = 25 (S/2 = 12.5), trap at 0.6 * 25 = 15, T30 = 50, flat range 25
+NIFTY = get_instrument("NIFTY")  # T = 25, S = 25 (S/2 = 12.5), trap at 0.6 * 25 = 15, T30 = 50, flat range 50
 MONDAY = dt.date(2025, 3, 3)
 OPEN, CLOSE = NIFTY.session_bounds(MONDAY)
 P0 = 24000.0
@@ -262,11 +262,11 @@ def labels_frame(label_15m: str | None, label_30m: str | None, range_30m: float)
     [
         ("UP", "UP", 80.0, True),
         ("DOWN", "DOWN", 80.0, True),
-        ("FLAT", "FLAT", 20.0, True),
+        ("FLAT", "FLAT", 0.8 * NIFTY.labels.flat_range, True),
         ("TRAP_UP", "DOWN", 80.0, True),
         ("TRAP_DOWN", "UP", 80.0, True),
-        ("FLAT", "FLAT", 25.0, False),  # the range must stay under the flat range
-        ("FLAT", "FLAT", 40.0, False),
+        ("FLAT", "FLAT", NIFTY.labels.flat_range, False),  # the range must stay under the flat range
+        ("FLAT", "FLAT", 1.6 * NIFTY.labels.flat_range, False),
         ("UP", "FLAT", 40.0, False),
         ("UP", "DOWN", 80.0, False),
         ("DOWN", "FLAT", 40.0, False),
