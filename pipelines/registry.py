@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -254,18 +253,6 @@ def promote_if_better(
         client.set_model_version_tag(name, version, key, value)
     client.update_model_version(name, version, description=f"promotion: {decision.reason}")
     return decision
-
-
-def describe(decision: PromotionDecision) -> str:
-    """One line for logs and summaries."""
-    return json.dumps(
-        {
-            "model": decision.name,
-            "version": decision.challenger,
-            "promoted": decision.promoted,
-            "reason": decision.reason,
-        }
-    )
 
 
 def _next_feature_set_version(client: MlflowClient, name: str, features: tuple[str, ...]) -> int:

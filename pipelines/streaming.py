@@ -372,15 +372,3 @@ def run_stream(
         else:
             log.error("streaming pass failed; retry %d in %.1fs", failures, delay, exc_info=cause)
         stop.wait(delay)
-
-
-def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
-    """p50 / p99 / max of request latencies in milliseconds (empty input gives NaNs)."""
-    if not latencies_ms:
-        return {"p50": float("nan"), "p99": float("nan"), "max": float("nan")}
-    values = np.asarray(latencies_ms, dtype=np.float64)
-    return {
-        "p50": float(np.percentile(values, 50)),
-        "p99": float(np.percentile(values, 99)),
-        "max": float(values.max()),
-    }

@@ -41,7 +41,16 @@ def test_definitions_load_with_every_asset_job_and_sensor():
     graph = defs.resolve_asset_graph()
 
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == EXPECTED_ASSETS
-    assert {j.name for j in (defs.resolve_job_def("ticks_job"), defs.resolve_job_def("training_job"))}
+    assert set(defs.resolve_job_def("ticks_job").graph.node_names()) == {
+        "raw_ticks",
+        "tick_labels",
+        "tick_features",
+    }
+    assert set(defs.resolve_job_def("training_job").graph.node_names()) == EXPECTED_ASSETS - {
+        "raw_ticks",
+        "tick_labels",
+        "tick_features",
+    }
     assert defs.resolve_sensor_def("scoring_sensor").name == "scoring_sensor"
 
 
