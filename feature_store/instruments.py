@@ -148,13 +148,18 @@ def load_instruments(path: str | Path | None = None) -> dict[str, Instrument]:
     return _load(str(overlay), stamp)
 
 
-def venue_names() -> list[str]:
-    """Venues known to the shipped defaults and the user's file."""
+def _config() -> dict:
+    """The shipped defaults merged with the user's file, as parsed YAML."""
     config = yaml.safe_load(DEFAULT_CONFIG.read_text())
     overlay = overlay_path()
     if overlay.exists():
         config = _merge(config, yaml.safe_load(overlay.read_text()) or {})
-    return sorted(config["venues"])
+    return config
+
+
+def venue_names() -> list[str]:
+    """Venues known to the shipped defaults and the user's file."""
+    return sorted(_config()["venues"])
 
 
 def get_instrument(symbol: str) -> Instrument:
@@ -187,11 +192,23 @@ def declare_symbol(symbol: str, venue: str) -> Instrument:
     return get_instrument(symbol)
 
 
+def is_declared(symbol: str) -> bool:
+    """Whether `symbol` is configured (shipped defaults or the user's file)."""
+    return symbol in load_instruments()
+
+
 def instrument_for(symbol: str, venue: str | None = None) -> Instrument:
-    """`symbol`'s instrument; an unknown symbol is declared on `venue` when the caller knows its venue."""
+    """`symbol`'s instrument; an unknown symbol of a known `venue` gets the venue's defaults in memory.
+
+    Nothing is written: reading a file never changes the user's instruments file. Ingest declares the
+    symbols it stored (`declare_symbol`) once their ticks are in the store.
+    """
     try:
         return get_instrument(symbol)
     except KeyError:
         if venue is None:
             raise
-        return declare_symbol(symbol, venue)
+        config = _config()
+        if venue not in config["venues"]:
+            raise KeyError(f"unknown venue {venue!r}; known: {sorted(config['venues'])}") from None
+        return _build(symbol, {"venue": venue}, config["venues"])

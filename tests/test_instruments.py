@@ -42,12 +42,20 @@ def test_unknown_symbol_error_says_how_to_declare_it(home):
         get_instrument("AAPL")
 
 
-def test_a_venue_known_to_the_caller_declares_the_symbol_in_the_users_file(home):
+def test_a_venue_known_to_the_caller_gives_its_defaults_without_writing_the_users_file(home):
     instrument = instrument_for("AAPL", "NASDAQ")
 
     assert instrument.venue == "NASDAQ" and instrument.timezone == "America/New_York"
+    assert not (home / "instruments.yaml").exists()
+    with pytest.raises(KeyError):
+        get_instrument("AAPL")
+
+
+def test_declaring_a_symbol_writes_it_into_the_users_file(home):
+    instrument = declare_symbol("AAPL", "NASDAQ")
+
     assert yaml.safe_load((home / "instruments.yaml").read_text())["symbols"]["AAPL"] == {"venue": "NASDAQ"}
-    assert get_instrument("AAPL") == instrument
+    assert get_instrument("AAPL") == instrument == instrument_for("AAPL", "NASDAQ")
 
 
 def test_users_file_overrides_a_symbols_thresholds_and_keeps_the_venue_session(home):

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-FORMATS = ("lobster", "b3", "dhan", "kite", "mapped")
+FORMATS = ("lobster", "b3", "dhan", "kite", "mapped", "binance")  # tested equal to pipelines.sources.FORMATS
 
 
 def _ingest(args: argparse.Namespace) -> int:

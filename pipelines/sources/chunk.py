@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,9 @@ class Rules:
     size_from_volume: bool = False  # size is the increase of the source's cumulative volume
     cumulative_volume: bool = True  # volume is the running sum of size over the session (the source has none)
     explicit_seq: bool = False  # seq comes from the source; otherwise it is the row number
+    # seq is the exchange's own event number: (symbol, trading day, seq) is the tick's identity, and the
+    # recorder's receive time is data (a second capture of the same events stores nothing new)
+    exchange_seq: bool = False
     snap_to_tick: bool = False  # prices carry float artefacts: snap those within 1% of a tick to the grid
     # where seq is the row number, a row equal to the previous one field for field is a duplicate
     repeat_is_duplicate: bool = True
@@ -88,9 +92,14 @@ class Candidates:
 
 @dataclass
 class Source:
-    """An open source file: its absolute path (the quarantine `source`), venue, rules and candidate chunks."""
+    """An open source file: its absolute path (the quarantine `source`), venue, rules and candidate chunks.
+
+    `not_ticks` counts the source's lines that are not tick events, by kind (e.g. "depth update"); the
+    adapter adds to it while `chunks` is consumed, and ingest reports it, so no line goes uncounted.
+    """
 
     path: Path
     venue: str | None
     rules: Rules
     chunks: Iterator[Candidates]
+    not_ticks: Counter[str] = field(default_factory=Counter)

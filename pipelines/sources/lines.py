@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 NEWLINE, CR = 10, 13
 BLOCK_BYTES = 4 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_binary(path: str | Path) -> BinaryIO:
+    """`path` opened for binary reading, decompressed on the fly when it is gzip (by its magic bytes)."""
+    handle = open(path, "rb")  # noqa: SIM115 - the caller closes it
+    if handle.read(2) == GZIP_MAGIC:
+        handle.close()
+        return gzip.open(path, "rb")
+    handle.seek(0)
+    return handle
 
 
 @dataclass(frozen=True)
