@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -49,6 +50,7 @@ class Instrument:
     weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
     breaks: tuple[tuple[dt.time, dt.time], ...] = ()
     reference_price: float = 100.0
+    calendar: str | None = None  # exchange_calendars name of the venue (holidays, sessions), if it has one
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -63,7 +65,18 @@ class Instrument:
         return ZoneInfo(self.timezone)
 
     def is_trading_day(self, day: dt.date) -> bool:
+        """Whether the venue has a session on `day` (exchange-local): its exchange calendar where one is
+        configured and covers the day (holidays left out), else the instrument's weekdays."""
+        if self.calendar:
+            first, last, sessions = _calendar_sessions(self.calendar)
+            if first <= day <= last:
+                return day in sessions
         return day.weekday() in self.weekdays
+
+    def trading_days_between(self, first: dt.date, last: dt.date) -> list[dt.date]:
+        """Trading days from `first` to `last`, both included (see `is_trading_day`)."""
+        count = (last - first).days + 1
+        return [d for d in (first + dt.timedelta(days=k) for k in range(count)) if self.is_trading_day(d)]
 
     def session_bounds(self, day: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
         """Session open and close of `day` (exchange-local date) as UTC timestamps."""
@@ -89,6 +102,47 @@ class Instrument:
         return days
 
 
+@cache
+def _calendar_sessions(name: str) -> tuple[dt.date, dt.date, frozenset[dt.date]]:
+    """(first, last, every session) of exchange calendar `name` over the span the library knows."""
+    import exchange_calendars  # a heavy import, paid only when a calendar is asked for
+
+    sessions = exchange_calendars.get_calendar(name).sessions.date
+    return sessions[0], sessions[-1], frozenset(sessions)
+
+
+DEFAULT_UNIVERSE = "default"
+UNIVERSE_ENV = "TICKML_UNIVERSE"  # the universe a scoring service serves (set by `tickml serve --universe`)
+_UNIVERSE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,40}")
+
+
+@dataclass(frozen=True)
+class Universe:
+    """A named set of symbols that one pair of models is trained on (pooled) and registered under.
+
+    The default universe owns `direction-15m` and `direction-30m`; another universe owns
+    `direction-15m-<name>` and `direction-30m-<name>`, so training it never moves another's champion.
+    """
+
+    name: str
+    symbols: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not _UNIVERSE_NAME.fullmatch(self.name):
+            raise ValueError(
+                f"universe name {self.name!r} must be letters, digits, '_' or '-' (at most 41, starting "
+                "with a letter or digit)"
+            )
+        if not self.symbols:
+            raise ValueError(f"universe {self.name!r} has no symbols")
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ValueError(f"universe {self.name!r} lists a symbol twice: {list(self.symbols)}")
+
+    def model_name(self, base: str) -> str:
+        """The registered model name of `base` (e.g. 'direction-15m') in this universe."""
+        return base if self.name == DEFAULT_UNIVERSE else f"{base}-{self.name.lower()}"
+
+
 def _parse_time(text: str) -> dt.time:
     return dt.time.max if text == "24:00" else dt.time.fromisoformat(text)
 
@@ -110,6 +164,7 @@ def _build(symbol: str, spec: dict, venues: dict) -> Instrument:
         tick_size=float(merged["tick_size"]),
         labels=LabelThresholds(**{k: float(v) for k, v in labels.items()}),
         reference_price=float(merged.get("price", 100.0)),
+        calendar=merged.get("calendar"),
     )
 
 
@@ -124,7 +179,7 @@ def overlay_path() -> Path:
 def _merge(base: dict, overlay: dict) -> dict:
     """Venues and symbols of `overlay` override those of `base`, key by key within each entry."""
     merged = {}
-    for section in ("venues", "symbols"):
+    for section in ("venues", "symbols", "universes"):
         entries = {k: dict(v) for k, v in (base.get(section) or {}).items()}
         for name, spec in (overlay.get(section) or {}).items():
             entries[name] = {**entries.get(name, {}), **(spec or {})}
@@ -178,18 +233,25 @@ def declare_symbol(symbol: str, venue: str) -> Instrument:
     """Add `symbol` on `venue` (with the venue's session and thresholds) to the user's instruments file."""
     if venue not in venue_names():
         raise KeyError(f"unknown venue {venue!r}; known: {venue_names()}")
+
+    def add(config: dict) -> None:
+        symbols = config.setdefault("symbols", {}) or {}
+        symbols[symbol] = {**(symbols.get(symbol) or {}), "venue": venue}
+        config["symbols"] = symbols
+
+    _update_overlay(add)
+    return get_instrument(symbol)
+
+
+def _update_overlay(change) -> None:
+    """Apply `change(config)` to the user's instruments file and replace it atomically."""
     path = overlay_path()
-    config = yaml.safe_load(path.read_text()) if path.exists() else None
-    config = config or {}
-    config.setdefault("symbols", {})[symbol] = {
-        **(config.get("symbols") or {}).get(symbol, {}),
-        "venue": venue,
-    }
+    config = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    change(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(yaml.safe_dump(config, sort_keys=True))
     os.replace(tmp, path)
-    return get_instrument(symbol)
 
 
 def is_declared(symbol: str) -> bool:
@@ -212,3 +274,54 @@ def instrument_for(symbol: str, venue: str | None = None) -> Instrument:
         if venue not in config["venues"]:
             raise KeyError(f"unknown venue {venue!r}; known: {sorted(config['venues'])}") from None
         return _build(symbol, {"venue": venue}, config["venues"])
+
+
+def load_universes() -> dict[str, Universe]:
+    """Universes of the shipped defaults and the user's file, by name; each symbol must be configured."""
+    instruments = load_instruments()
+    universes = {}
+    for name, spec in (_config().get("universes") or {}).items():
+        universe = Universe(str(name), tuple(str(s) for s in (spec or {}).get("symbols", [])))
+        unknown = [s for s in universe.symbols if s not in instruments]
+        if unknown:
+            raise KeyError(f"universe {name!r} names unconfigured symbols {unknown}; declare them first")
+        universes[universe.name] = universe
+    return universes
+
+
+def get_universe(name: str = DEFAULT_UNIVERSE) -> Universe:
+    """The configured universe `name`; KeyError naming the known ones and how to add one."""
+    universes = load_universes()
+    if name not in universes:
+        raise KeyError(
+            f"unknown universe {name!r}: add it under 'universes:' in {overlay_path()} "
+            f"(e.g. `{name}: {{symbols: [PETR4]}}`), or train with `tickml train --symbols ...`; "
+            f"known universes: {sorted(universes)}"
+        )
+    return universes[name]
+
+
+def declare_universe(name: str, symbols: list[str]) -> Universe:
+    """Add (or replace) universe `name` with `symbols` in the user's instruments file."""
+    universe = Universe(name, tuple(symbols))
+    for symbol in universe.symbols:
+        get_instrument(symbol)  # every symbol must be configured (ingest declares the ones it stores)
+    if name == DEFAULT_UNIVERSE and name in load_universes():
+        current = load_universes()[name].symbols
+        if current != universe.symbols:
+            raise ValueError(f"the default universe is {list(current)}; change it in {overlay_path()}")
+    _update_overlay(
+        lambda config: config.setdefault("universes", {}).update({name: {"symbols": list(symbols)}})
+    )
+    return get_universe(name)
+
+
+def universe_of(symbols: list[str]) -> Universe:
+    """The configured universe with exactly these symbols, else a new one named after them (not saved)."""
+    wanted = tuple(symbols)
+    for universe in load_universes().values():
+        if sorted(universe.symbols) == sorted(wanted):
+            return universe
+    return Universe(
+        "_".join(wanted) if len(wanted) <= 3 else f"{wanted[0]}_and_{len(wanted) - 1}_more", wanted
+    )

@@ -1,4 +1,4 @@
-"""The offline store: features, labels and datasets as Parquet files, one per (kind, symbol, trading day)."""
+"""The offline store: features and labels per (kind, symbol, trading day), and versioned datasets per universe."""
 
 from __future__ import annotations
 
@@ -53,18 +53,22 @@ class OfflineStore:
         frames = [pd.read_parquet(self._path(kind, symbol, d)) for d in days]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-    def _dataset_path(self, name: str) -> Path:
-        return self.root / "datasets" / f"{name}.parquet"
+    def _dataset_path(self, universe: str, version: str) -> Path:
+        return self.root / "datasets" / f"universe={universe}" / f"{version}.parquet"
 
-    def write_dataset(self, name: str, frame: pd.DataFrame) -> Path:
-        """Replace training dataset `name` atomically; returns its path."""
-        return _write_atomic(self._dataset_path(name), frame)
+    def write_dataset(self, universe: str, version: str, frame: pd.DataFrame) -> Path:
+        """Store version `version` (e.g. the Dagster run id) of `universe`'s training dataset; returns its path.
 
-    def read_dataset(self, name: str) -> pd.DataFrame:
-        """Training dataset `name`; FileNotFoundError when it was never built."""
-        path = self._dataset_path(name)
+        Versions are never overwritten by other versions, so a model can always be traced to its rows.
+        """
+        return _write_atomic(self._dataset_path(universe, version), frame)
+
+    def read_dataset(self, universe: str, version: str) -> pd.DataFrame:
+        """Version `version` of `universe`'s training dataset; FileNotFoundError when it does not exist."""
+        path = self._dataset_path(universe, version)
         if not path.exists():
             raise FileNotFoundError(
-                f"no training dataset {name!r} at {path}; materialise training_dataset first"
+                f"no training dataset {version!r} of universe {universe!r} at {path}; "
+                "materialise training_dataset for that universe first"
             )
         return pd.read_parquet(path)

@@ -7,12 +7,13 @@ from orchestration.jobs import ticks_job, training_job
 from orchestration.resources import default_resources
 from orchestration.serving.sensors import scoring_sensor
 from orchestration.ticks.assets import raw_ticks
+from orchestration.ticks.sensors import tick_store_partitions
 from orchestration.training.assets import MODEL_ASSETS
 from orchestration.training.selection import shap_feature_sets
 
 defs = dg.Definitions(
     assets=[raw_ticks, tick_labels, tick_features, training_dataset, shap_feature_sets, *MODEL_ASSETS],
     jobs=[ticks_job, training_job],
-    sensors=[scoring_sensor],
+    sensors=[tick_store_partitions, scoring_sensor],
     resources=default_resources(),
 )

@@ -9,6 +9,7 @@ import pandas as pd
 from pydantic import Field
 
 from feature_store.features import FeatureSet
+from feature_store.instruments import Universe
 from feature_store.offline import OfflineStore
 from feature_store.store import TickStore, default_home, open_store
 from pipelines import registry
@@ -36,17 +37,58 @@ class OfflineStoreResource(dg.ConfigurableResource):
         return OfflineStore(self.home)
 
 
+class DatasetIOManager(dg.ConfigurableIOManager):
+    """Training datasets in the offline store, one version per Dagster run and universe partition.
+
+    A model asset takes the dataset as an input: it loads the version of the latest materialisation of
+    its universe's partition, so Dagster's lineage and the rows a model saw are the same thing.
+    """
+
+    home: str = Field(description="Root of the offline store ($TICKML_HOME)")
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        universe = context.asset_partition_key
+        path = OfflineStore(self.home).write_dataset(universe, context.run_id, obj)
+        context.add_output_metadata({"version": context.run_id, "path": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        universe = context.asset_partition_key
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[universe]), limit=1
+        ).records
+        if not records:
+            raise dg.Failure(
+                f"{context.asset_key.to_user_string()} of universe {universe!r} was never materialised; "
+                "materialise it first (training_job does)"
+            )
+        version = records[0].asset_materialization.metadata["version"].value
+        return OfflineStore(self.home).read_dataset(universe, version)
+
+
 class MlflowResource(dg.ConfigurableResource):
     """The MLflow tracking server and model registry: registration, promotion and feature selections."""
 
     tracking_uri: str = Field(description="MLflow tracking and registry URI")
 
     def register(
-        self, trained: TrainedModel, *, lineage: dict[str, str], selection_run_id: str | None
+        self,
+        trained: TrainedModel,
+        universe: Universe,
+        *,
+        symbols: list[str],
+        lineage: dict[str, str],
+        selection_run_id: str | None,
     ) -> str:
-        """Log a training run and register it as a new model version; returns the version."""
+        """Log a training run on `symbols` (pooled) and register it as a new version of the universe's
+        model; returns the version."""
         return registry.log_and_register(
-            trained, lineage=lineage, selection_run_id=selection_run_id, uri=self.tracking_uri
+            trained,
+            name=universe.model_name(trained.horizon.model_name),
+            universe=universe.name,
+            symbols=symbols,
+            lineage=lineage,
+            selection_run_id=selection_run_id,
+            uri=self.tracking_uri,
         )
 
     def promote(self, name: str, version: str, holdout: pd.DataFrame) -> registry.PromotionDecision:
@@ -78,6 +120,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     return {
         "tick_store": TickStoreResource(home=home, pg_url=pg),
         "offline_store": OfflineStoreResource(home=home),
+        "dataset_io_manager": DatasetIOManager(home=home),
         "mlflow": MlflowResource(tracking_uri=registry.tracking_uri()),
         "scoring_service": ScoringServiceResource(
             url=os.environ.get("TICKML_SERVICE_URL", "http://127.0.0.1:3001")

@@ -14,9 +14,10 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from feature_store.features import FeatureSet
+from feature_store.instruments import DEFAULT_UNIVERSE
 from pipelines.plots import confusion_figure, plt
 from pipelines.tracking import tracking_uri
-from pipelines.training import HORIZONS, TrainedModel, evaluate, matrix
+from pipelines.training import HORIZONS, Horizon, TrainedModel, evaluate, matrix
 
 MODEL_15M = "direction-15m"
 MODEL_30M = "direction-30m"
@@ -48,20 +49,34 @@ def _days_tag(days: list[dt.date]) -> str:
 def log_and_register(
     trained: TrainedModel,
     *,
+    name: str | None = None,
+    universe: str = DEFAULT_UNIVERSE,
+    symbols: list[str] | None = None,
     lineage: dict[str, str] | None = None,
     selection_run_id: str | None = None,
     uri: str | None = None,
 ) -> str:
-    """Log `trained` as an MLflow run and register it as a new version; returns the version number.
+    """Log `trained` as an MLflow run and register it as a new version of `name` (default: the horizon's
+    model name, the default universe's); returns the version number.
 
-    The run holds params, held-out metrics, the feature set, the confusion matrix and the lineage;
-    the feature set also travels inside the model (MLmodel metadata) so serving reads it from there.
+    The run holds params, held-out metrics, the feature set, the confusion matrix and the lineage; the
+    version records its `universe` and the `symbols` it was trained on (pooled). The feature set also
+    travels inside the model (MLmodel metadata) so serving reads it from there.
     """
     client = configure(uri)
-    name = trained.horizon.model_name
+    name = name or trained.horizon.model_name
+    symbols_tag = ",".join(sorted(symbols or []))
     lineage = {k: str(v) for k, v in (lineage or {}).items()}
     with mlflow.start_run(run_name=f"{name}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}") as run:
-        mlflow.set_tags({"horizon": trained.horizon.key, "flavor": "lightgbm", **lineage})
+        mlflow.set_tags(
+            {
+                "horizon": trained.horizon.key,
+                "flavor": "lightgbm",
+                "universe": universe,
+                "symbols": symbols_tag,
+                **lineage,
+            }
+        )
         mlflow.log_params(
             trained.params | {"feature_set": f"{trained.feature_set.name}@v{trained.feature_set.version}"}
         )
@@ -90,6 +105,8 @@ def log_and_register(
     version = str(info.registered_model_version)
     tags = {
         "flavor": "lightgbm",
+        "universe": universe,
+        "symbols": symbols_tag,
         "feature_set": trained.feature_set.name,
         "feature_set_version": str(trained.feature_set.version),
         "train_days": _days_tag(trained.train_days),
@@ -101,6 +118,14 @@ def log_and_register(
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     return version
+
+
+def horizon_of(name: str) -> Horizon:
+    """The horizon of registered model `name` (`direction-15m`, or a universe's `direction-15m-<u>`)."""
+    for horizon in HORIZONS.values():
+        if name == horizon.model_name or name.startswith(f"{horizon.model_name}-"):
+            return horizon
+    raise KeyError(f"{name!r} is not a tickml direction model name")
 
 
 @dataclass(frozen=True)
@@ -196,7 +221,7 @@ def promote_if_better(
     wins by default. The decision and its numbers are written as tags on the challenger version.
     """
     client = configure(uri)
-    horizon = next(h for h in HORIZONS.values() if h.model_name == name)
+    horizon = horizon_of(name)
     challenger = load_version(name, version, uri=uri)
     labels = holdout[horizon.label_column]
     ours = evaluate(

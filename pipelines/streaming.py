@@ -178,11 +178,19 @@ def predictions_frame(
         "confidence": [p["confidence"] for p in predictions],
         "action": [p["action"] for p in predictions],
         "reason": [p["reason"] for p in predictions],
-        "model_15m_version": [p["models"][MODEL_15M] for p in predictions],
-        "model_30m_version": [p["models"][MODEL_30M] for p in predictions],
+        "model_15m_version": [_version(p["models"], MODEL_15M) for p in predictions],
+        "model_30m_version": [_version(p["models"], MODEL_30M) for p in predictions],
         "scored_at": scored_at,
     }
     return coerce_predictions(pd.DataFrame(rows))
+
+
+def _version(models: dict[str, str], base: str) -> str:
+    """The version of the served model of horizon `base` (its name is `base` or a universe's `base-<u>`)."""
+    for name, version in models.items():
+        if name == base or name.startswith(f"{base}-"):
+            return version
+    raise KeyError(f"no {base} model among the served {sorted(models)}")
 
 
 @dataclass(frozen=True)

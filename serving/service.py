@@ -1,17 +1,20 @@
 """The BentoML scoring service: the two champion models, online state per symbol, POST /score, GET /models.
 
 Run it with `bentoml serve serving.service:TickScorer --port 3001` (or `tickml serve`); the MLflow
-registry is the one named by $MLFLOW_TRACKING_URI. BentoML's own /livez, /readyz and /metrics stay.
+registry is the one named by $MLFLOW_TRACKING_URI, the universe whose champions it serves $TICKML_UNIVERSE
+(default: the default universe). BentoML's own /livez, /readyz and /metrics stay.
 """
 
 from __future__ import annotations
 
+import os
 from http import HTTPStatus
 
 import bentoml
 from bentoml.exceptions import BentoMLException
 from fastapi import FastAPI
 
+from feature_store.instruments import DEFAULT_UNIVERSE, UNIVERSE_ENV, get_universe
 from pipelines.registry import CHAMPION, MODEL_15M, MODEL_30M, LoadedModel, load_champion
 from serving.schemas import FeatureSetInfo, ModelsResponse, ScoreResponse, ServedModel, Ticks
 from serving.state import ScoringState, StaleTickError
@@ -48,11 +51,12 @@ def _served(model: LoadedModel) -> ServedModel:
 @bentoml.service(name="tick_scorer", workers=1, traffic={"timeout": 30})
 @bentoml.asgi_app(routes, path="/")
 class TickScorer:
-    """Scores ticks with `direction-15m@champion` and `direction-30m@champion`."""
+    """Scores ticks with the `champion` versions of a universe's `direction-15m` and `direction-30m` models."""
 
     def __init__(self) -> None:
-        self.model_15m = load_champion(MODEL_15M)
-        self.model_30m = load_champion(MODEL_30M)
+        universe = get_universe(os.environ.get(UNIVERSE_ENV) or DEFAULT_UNIVERSE)
+        self.model_15m = load_champion(universe.model_name(MODEL_15M))
+        self.model_30m = load_champion(universe.model_name(MODEL_30M))
         self.state = ScoringState(self.model_15m, self.model_30m)
 
     @bentoml.api(route="/score")

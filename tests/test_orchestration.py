@@ -13,7 +13,8 @@ import pytest
 from feature_store.instruments import get_instrument
 from orchestration.definitions import defs
 from orchestration.features.assets import tick_features, tick_labels, training_dataset
-from orchestration.resources import MlflowResource, OfflineStoreResource, TickStoreResource
+from orchestration.local import RANGE_END, RANGE_START, add_partitions
+from orchestration.resources import DatasetIOManager, MlflowResource, OfflineStoreResource, TickStoreResource
 from orchestration.ticks.assets import raw_ticks
 from orchestration.ticks.partitions import symbol_day_key
 from orchestration.training.assets import MODEL_ASSETS
@@ -52,6 +53,7 @@ def test_definitions_load_with_every_asset_job_and_sensor():
         "tick_features",
     }
     assert defs.resolve_sensor_def("scoring_sensor").name == "scoring_sensor"
+    assert defs.resolve_sensor_def("tick_store_partitions").name == "tick_store_partitions"
 
 
 def test_dagster_cli_validates_the_workspace():
@@ -73,27 +75,50 @@ def resources(tmp_path, monkeypatch) -> dict:
     return {
         "tick_store": TickStoreResource(home=str(tmp_path / "home")),
         "offline_store": OfflineStoreResource(home=str(tmp_path / "home")),
+        "dataset_io_manager": DatasetIOManager(home=str(tmp_path / "home")),
         "mlflow": MlflowResource(tracking_uri=uri),
     }
 
 
-def test_asset_graph_materialises_into_champions(resources):
-    days = [d.isoformat() for d in registry_days(4)]
-    for day in days:
-        result = dg.materialize(
-            [raw_ticks, tick_labels, tick_features],
-            partition_key=symbol_day_key(day, "NIFTY"),
-            resources=resources,
-            run_config={"ops": {"raw_ticks": {"config": {"source": "simulator", "seed": 3, "signal": 1.0}}}},
+@pytest.fixture
+def instance(tmp_path) -> dg.DagsterInstance:
+    """A Dagster instance of its own with NIFTY's first days and the default universe as partitions."""
+    with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "dagster")) as instance:
+        add_partitions(
+            instance,
+            days=[d.isoformat() for d in registry_days(4)],
+            symbols=["NIFTY"],
+            universes=["default"],
         )
-        assert result.success
-        assert all(c.passed for c in result.get_asset_check_evaluations())
-        ticks_meta = result.asset_materializations_for_node("raw_ticks")[0].metadata
-        assert ticks_meta["ticks"].value > 40_000
+        yield instance
+
+
+def test_asset_graph_materialises_into_champions(resources, instance):
+    days = [d.isoformat() for d in registry_days(4)]
+    result = dg.materialize(
+        [raw_ticks, tick_labels, tick_features],
+        instance=instance,
+        resources=resources,
+        tags={
+            RANGE_START: str(symbol_day_key(days[0], "NIFTY")),
+            RANGE_END: str(symbol_day_key(days[-1], "NIFTY")),
+        },
+        run_config={"ops": {"raw_ticks": {"config": {"source": "simulator", "seed": 3, "signal": 1.0}}}},
+    )
+    assert result.success
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+    # one run, one materialisation per symbol-day partition
+    assert sorted(m.partition for m in result.asset_materializations_for_node("raw_ticks")) == [
+        str(symbol_day_key(d, "NIFTY")) for d in days
+    ]
+    ticks_meta = result.asset_materializations_for_node("raw_ticks")[0].metadata
+    assert ticks_meta["ticks"].value > 4 * 40_000 and ticks_meta["partitions"].value == 4
 
     small = {"num_boost_round": 40}
     result = dg.materialize(
         [training_dataset, shap_feature_sets, *MODEL_ASSETS],
+        instance=instance,
+        partition_key="default",
         resources=resources,
         run_config={
             "ops": {
@@ -142,7 +167,9 @@ def _quarantine_rows(n: int, day: str) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize(("threshold", "passes"), [(0.001, False), (0.5, True)])
-def test_quarantine_share_check_fails_the_partition_above_its_threshold(resources, threshold, passes):
+def test_quarantine_share_check_fails_the_partition_above_its_threshold(
+    resources, instance, threshold, passes
+):
     day = registry_days(1)[0].isoformat()
     store = resources["tick_store"].open()
     store.write_ticks(simulate_session(get_instrument("NIFTY"), registry_days(1)[0], seed=1).iloc[:1000])
@@ -150,6 +177,7 @@ def test_quarantine_share_check_fails_the_partition_above_its_threshold(resource
 
     result = dg.materialize(
         [raw_ticks],
+        instance=instance,
         partition_key=symbol_day_key(day, "NIFTY"),
         resources=resources,
         run_config={"ops": {"raw_ticks": {"config": {"source": "store", "max_quarantine_share": threshold}}}},

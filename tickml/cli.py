@@ -9,6 +9,7 @@ import sys
 import threading
 
 from tickml.data_commands import _date, add_commands
+from tickml.train import add_command as add_train_command
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -22,13 +23,18 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from feature_store.instruments import UNIVERSE_ENV, get_universe
     from tickml.service import serve_command
 
+    try:
+        universe = get_universe(args.universe)
+    except KeyError as exc:
+        print(f"tickml serve: {exc.args[0]}", file=sys.stderr)
+        return 2
+    os.environ[UNIVERSE_ENV] = universe.name
     command = serve_command(args.port)
-    print(
-        f"serving models:/direction-15m@champion and models:/direction-30m@champion on :{args.port}",
-        flush=True,
-    )
+    names = [f"models:/{universe.model_name(base)}@champion" for base in ("direction-15m", "direction-30m")]
+    print(f"serving {' and '.join(names)} (universe {universe.name}) on :{args.port}", flush=True)
     os.execv(command[0], command)  # replace this process so signals reach bentoml directly
     return 0
 
@@ -141,6 +147,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve both @champion models over HTTP with `bentoml serve`")
     p.add_argument("--port", type=int, default=3001, help="HTTP port (default 3001)")
+    p.add_argument(
+        "--universe", default="default", help="the universe whose champions to serve (default 'default')"
+    )
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("stream", help="continuously score new ticks from the store through the service")
@@ -183,6 +192,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=1, help="number of trading days (default 1)")
     p.set_defaults(func=_simulate)
     add_commands(sub)
+    add_train_command(sub)
     return root
 
 

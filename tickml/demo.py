@@ -74,7 +74,7 @@ def run_demo(
 ) -> DemoSummary:
     """Simulate `days` NIFTY sessions, materialise the asset graph, serve the champions, stream live ticks."""
     env = apply_defaults()
-    from feature_store.instruments import get_instrument
+    from feature_store.instruments import DEFAULT_UNIVERSE, get_instrument
     from feature_store.offline import OfflineStore
     from feature_store.store import open_store
     from orchestration.local import materialise_simulated_days, run_training
@@ -84,14 +84,14 @@ def run_demo(
     summary, clock = DemoSummary(), time.monotonic()
     nifty = get_instrument("NIFTY")
     train_days = summary.days = nifty.trading_days(TRAIN_START, days)
-    runs = materialise_simulated_days("NIFTY", train_days, seed=seed, signal=signal)
-    for _ in tqdm(runs, total=len(train_days), desc="ticks → labels → features", unit="day"):
-        pass
+    with tqdm(total=len(train_days), desc="ticks → labels → features, one run", unit="day") as bar:
+        materialise_simulated_days("NIFTY", train_days, seed=seed, signal=signal)
+        bar.update(len(train_days))
     summary.seconds["data"] = time.monotonic() - clock
 
     clock = time.monotonic()
     with tqdm(total=1, desc="dataset → SHAP → models → champions", unit="job") as bar:
-        outcomes = run_training()
+        outcomes, result = run_training(DEFAULT_UNIVERSE)
         bar.update()
     summary.seconds["training"] = time.monotonic() - clock
     client = registry.configure()
@@ -106,7 +106,7 @@ def run_demo(
     offline, store = OfflineStore(env["TICKML_HOME"]), open_store()
     summary.ticks = sum(len(store.read_ticks("NIFTY", *nifty.session_bounds(d))) for d in train_days)
     summary.labelled = int(offline.read("labels", "NIFTY", train_days)["label_15m"].notna().sum())
-    dataset = offline.read_dataset("training_dataset")
+    dataset = result.output_for_node("training_dataset")
     summary.dataset_rows, summary.held_out_days = (
         len(dataset),
         dataset.loc[dataset["holdout"], "day"].nunique(),

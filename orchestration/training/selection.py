@@ -5,9 +5,10 @@ import pandas as pd
 from pydantic import Field
 
 from feature_store.features import feature_set
-from orchestration.features.assets import DATASET, training_dataset
+from orchestration.features.assets import DATASET
 from orchestration.plots import figure_md
-from orchestration.resources import MlflowResource, OfflineStoreResource
+from orchestration.resources import MlflowResource
+from orchestration.ticks.partitions import UNIVERSES
 from pipelines.plots import plt
 from pipelines.selection import shap_select, summary_figure
 from pipelines.training import HORIZONS
@@ -36,20 +37,21 @@ def _table_md(table: pd.DataFrame, rows: int = 40) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines))
 
 
-@dg.asset(group_name="training", deps=[training_dataset])
+@dg.asset(group_name="training", partitions_def=UNIVERSES, ins={"dataset": dg.AssetIn(DATASET)})
 def shap_feature_sets(
     context: dg.AssetExecutionContext,
     config: SelectionConfig,
-    offline_store: OfflineStoreResource,
+    dataset: pd.DataFrame,
     mlflow: MlflowResource,
 ) -> dg.Output[dict]:
-    """The versioned, SHAP-pruned feature set of each horizon, chosen on training days only."""
-    dataset = offline_store.store().read_dataset(DATASET)
+    """The versioned, SHAP-pruned feature set of each horizon for a universe, chosen on training days only."""
     candidates = feature_set(config.candidates)
     chosen, metadata = {}, {"candidates": f"{candidates.key} ({len(candidates.features)} features)"}
     for horizon in HORIZONS.values():
         selection = shap_select(dataset, horizon, candidates, config.k)
-        pruned, run_id = mlflow.log_selection(selection, lineage={"dagster_run_id": context.run_id})
+        pruned, run_id = mlflow.log_selection(
+            selection, lineage={"dagster_run_id": context.run_id, "universe": context.partition_key}
+        )
         chosen[horizon.key] = {"feature_set": pruned.to_dict(), "selection_run_id": run_id}
         fig = summary_figure(selection)
         metadata[f"{horizon.key}_feature_set"] = (

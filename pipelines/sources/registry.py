@@ -10,6 +10,7 @@ import pandas as pd
 
 from feature_store.schema import QUARANTINE_COLUMNS, coerce_quarantine, empty_ticks, validate_ticks
 from pipelines.sources.b3 import open_b3
+from pipelines.sources.binance import open_binance
 from pipelines.sources.chunk import Source
 from pipelines.sources.dhan import open_dhan
 from pipelines.sources.kite import open_kite
@@ -18,7 +19,7 @@ from pipelines.sources.mapped import open_mapped
 from pipelines.sources.mapping import Mapping
 from pipelines.sources.validate import Validator
 
-FORMATS: tuple[str, ...] = ("lobster", "b3", "dhan", "kite", "mapped")
+FORMATS: tuple[str, ...] = ("lobster", "b3", "dhan", "kite", "mapped", "binance")
 # 200k rows keep a whole ingest under ~700 MiB RSS (benchmarks/ingest.py measures it under a 1 GiB limit)
 DEFAULT_CHUNK_ROWS = 200_000
 
@@ -47,7 +48,7 @@ def open_source(
         return open_lobster(path, symbol=symbol, date=date, chunk_rows=chunk_rows)
     if fmt == "mapped":
         return open_mapped(path, mapping, symbol=symbol, chunk_rows=chunk_rows)
-    opener = {"b3": open_b3, "dhan": open_dhan, "kite": open_kite}[fmt]
+    opener = {"b3": open_b3, "dhan": open_dhan, "kite": open_kite, "binance": open_binance}[fmt]
     return opener(path, symbol=symbol, chunk_rows=chunk_rows)
 
 
