@@ -160,7 +160,7 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     "crossed_book",  # best bid above best ask
     "outside_session",  # timestamp outside the instrument's session (or inside a break)
     "out_of_order",  # timestamp earlier than the previous kept tick of the symbol
-    "duplicate",  # same (symbol, ts, seq) as an earlier row of the source
+    "duplicate",  # the same event as a tick kept earlier from the source (docs/ingest.md, "Identity")
 )
 QUARANTINE_DTYPES: dict[str, str] = {
     "source": "str",  # the file (absolute path) or feed the row came from
@@ -174,10 +174,32 @@ QUARANTINE_DTYPES: dict[str, str] = {
     "quarantined_at": "datetime64[ns, UTC]",
 }
 QUARANTINE_COLUMNS: tuple[str, ...] = tuple(QUARANTINE_DTYPES)
+# `detail` and `raw` are kept to this many UTF-8 bytes: a hostile or broken file (a 1 MB "row" with no line
+# end) must not make the quarantine as large as the file. A cut text ends with CUT_MARK saying how long it was.
+QUARANTINE_TEXT_BYTES = 4096
+CUT_MARK = " …[cut: {:,} bytes in all]"
+
+
+def cap_text(texts: pd.Series, limit: int = QUARANTINE_TEXT_BYTES) -> pd.Series:
+    """`texts` with each value longer than `limit` UTF-8 bytes cut to `limit` bytes (on a character
+    boundary), CUT_MARK included; shorter values unchanged (a value of n characters has at most 4n bytes)."""
+    long = texts.str.len().to_numpy() > limit // 4
+    if not long.any():
+        return texts
+    out = texts.copy()
+    for label, text in texts[long].items():
+        data = text.encode("utf-8", "surrogatepass")
+        if len(data) <= limit:
+            continue
+        mark = CUT_MARK.format(len(data))
+        keep = data[: limit - len(mark.encode())].decode("utf-8", "ignore")
+        out[label] = keep + mark
+    return out
 
 
 def coerce_quarantine(df: pd.DataFrame) -> pd.DataFrame:
-    """Return `df` with exactly the quarantine columns and dtypes; unknown reasons raise ValueError."""
+    """Return `df` with exactly the quarantine columns and dtypes, `detail` and `raw` capped to
+    QUARANTINE_TEXT_BYTES (`cap_text`); unknown reasons raise ValueError."""
     missing = [c for c in QUARANTINE_COLUMNS if c not in df.columns]
     if missing:
         raise KeyError(f"quarantine frame lacks columns {missing}")
@@ -190,4 +212,6 @@ def coerce_quarantine(df: pd.DataFrame) -> pd.DataFrame:
     unknown = sorted(set(out["reason"]) - set(QUARANTINE_REASONS))
     if unknown:
         raise ValueError(f"unknown quarantine reasons {unknown}; expected one of {QUARANTINE_REASONS}")
+    for col in ("detail", "raw"):
+        out[col] = cap_text(out[col])
     return out

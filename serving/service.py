@@ -23,6 +23,12 @@ from serving.state import ScoringState, StaleTickError
 routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
 
+class OutsideUniverse(BentoMLException):
+    """A tick of a symbol the served models were not trained on."""
+
+    error_code = HTTPStatus.BAD_REQUEST
+
+
 class StaleTick(BentoMLException):
     """A tick behind its symbol's stream that the replay cache no longer holds."""
 
@@ -54,7 +60,7 @@ class TickScorer:
     """Scores ticks with the `champion` versions of a universe's `direction-15m` and `direction-30m` models."""
 
     def __init__(self) -> None:
-        universe = get_universe(os.environ.get(UNIVERSE_ENV) or DEFAULT_UNIVERSE)
+        self.universe = universe = get_universe(os.environ.get(UNIVERSE_ENV) or DEFAULT_UNIVERSE)
         self.model_15m = load_champion(universe.model_name(MODEL_15M))
         self.model_30m = load_champion(universe.model_name(MODEL_30M))
         self.state = ScoringState(self.model_15m, self.model_30m)
@@ -62,6 +68,13 @@ class TickScorer:
     @bentoml.api(route="/score")
     def score(self, ticks: Ticks) -> ScoreResponse:
         """One prediction per tick, in order: both models' probabilities, signal, confidence, decision."""
+        for i, tick in enumerate(ticks):
+            if tick.symbol not in self.universe.symbols:
+                raise OutsideUniverse(
+                    f"ticks[{i}].symbol: {tick.symbol!r} is not in universe {self.universe.name!r} "
+                    f"({', '.join(self.universe.symbols)}), whose models are served here; serve its own "
+                    "universe with `tickml serve --universe NAME`"
+                )
         try:
             return ScoreResponse(predictions=self.state.score(ticks))
         except StaleTickError as exc:

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 
 import pytest
+import yaml
 
 from feature_store.instruments import get_instrument
 from pipelines.streaming import ScoringClient
@@ -18,6 +19,7 @@ from tickml import service
 STARTUP_TIMEOUT_S = 180.0
 # Far beyond any other fixture's dates, so the served state only ever moves forward.
 FIRST_SERVED_DAY = dt.date(2031, 1, 6)
+SERVED_SYMBOLS = ("NIFTY", "AMZN")
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +29,15 @@ def scoring_service(champions: str, tmp_path_factory: pytest.TempPathFactory) ->
     port = service.free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = workdir / "serve.log"
-    process = service.start(
-        port, log_path=log_path, env={"MLFLOW_TRACKING_URI": champions, "BENTOML_HOME": str(workdir / "home")}
-    )
+    # the champions were trained on NIFTY; the tests stream NIFTY and AMZN through them as one universe
+    instruments = workdir / "instruments.yaml"
+    instruments.write_text(yaml.safe_dump({"universes": {"default": {"symbols": list(SERVED_SYMBOLS)}}}))
+    env = {
+        "MLFLOW_TRACKING_URI": champions,
+        "BENTOML_HOME": str(workdir / "home"),
+        "TICKML_INSTRUMENTS": str(instruments),
+    }
+    process = service.start(port, log_path=log_path, env=env)
     try:
         service.wait_ready(process, url, timeout_s=STARTUP_TIMEOUT_S, log_path=log_path)
         yield url

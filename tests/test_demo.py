@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import psutil
-from dagster import DagsterInstance, DagsterRunStatus
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from mlflow import MlflowClient
 
 TICKML = str(Path(sys.executable).with_name("tickml"))
@@ -55,7 +55,10 @@ def test_demo_runs_the_whole_path_and_leaves_nothing_running(tmp_path):
     assert re.search(r"single tick: p50 [\d.]+ ms, p99 [\d.]+ ms", result.stdout)
     with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         runs = instance.get_runs()
-        assert len(runs) == 6 and all(r.status == DagsterRunStatus.SUCCESS for r in runs)
+        # the 5 symbol-days as one run (a single-run backfill), then one training run
+        assert sorted(r.job_name for r in runs) == ["ticks_job", "training_job"]
+        assert all(r.status == DagsterRunStatus.SUCCESS for r in runs)
+        assert len(instance.get_materialized_partitions(AssetKey("tick_features"))) == 5
     client = MlflowClient(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
     for name in ("direction-15m", "direction-30m"):
         assert str(client.get_model_version_by_alias(name, "champion").version) == "1"

@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
+from feature_store.instruments import is_declared
+from pipelines import ingest
 from pipelines.ingest import FileReport, IngestReport, ingest_files
-from pipelines.sources import read_b3, read_dhan, read_kite, read_lobster
+from pipelines.sources import open_source, read_b3, read_dhan, read_kite, read_lobster
+from pipelines.sources.preflight import SourceFileError
 from tests.data import B3_FILES, DATA
 
 LOBSTER = DATA / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv"
@@ -173,3 +177,65 @@ def test_every_real_file_ingests_with_every_row_accounted_for(tick_store, capsys
         for fmt, report in reports.items():
             print(f"\n{type(tick_store).__name__} --format {fmt}\n{report.table()}")
     assert all(report.accounted for report in reports.values())
+
+
+def test_report_table_has_a_column_per_kind_of_line_that_is_not_a_tick():
+    file = FileReport(
+        "/data/btc.gz",
+        "binance",
+        rows_read=10,
+        ticks_new=9,
+        quarantined={"duplicate": 1},
+        not_ticks={"depth update": 3451, "REST snapshot": 1},
+    )
+
+    header, _, row = IngestReport([file]).table().splitlines()
+
+    assert header.split()[-6:] == ["duplicate", "REST", "snapshot", "depth", "update", "seconds"]
+    assert row.split()[-4:] == ["1", "1", "3,451", "0.00"]
+    assert file.accounted  # rows read are the tick-bearing lines: 10 == 9 + 0 + 1
+
+
+def test_ingest_reports_the_lines_the_adapter_counted_as_not_ticks(tick_store, monkeypatch):
+    def opened(*args, **kwargs):
+        source = open_source(*args, **kwargs)
+        candidates = source.chunks
+
+        def chunks():
+            for chunk in candidates:
+                source.not_ticks["heartbeat"] += 2  # as an adapter counts them while reading
+                yield chunk
+
+        source.chunks = chunks()
+        return source
+
+    monkeypatch.setattr(ingest, "open_source", opened)
+
+    file = ingest_files([DHAN], "dhan", tick_store, chunk_rows=100).files[0]
+
+    assert (file.not_ticks, file.rows_read, file.accounted) == ({"heartbeat": 8}, 356, True)
+
+
+def test_a_bad_file_anywhere_in_the_list_stores_nothing(tick_store, tmp_path):
+    missing = tmp_path / "PETR4_06032025.csv"
+
+    with pytest.raises(SourceFileError, match="no such file"):
+        ingest_files([B3_FILES[0], missing], "b3", tick_store)
+
+    assert (tick_store.symbols(), tick_store.stats()) == ([], [])
+
+
+def test_reading_a_file_declares_nothing_and_ingesting_it_declares_its_new_symbol(
+    tick_store, user_instruments
+):
+    ticks = read_b3(B3_FILES[0], symbol="NEWSYM")
+    assert (len(ticks), user_instruments.exists(), is_declared("NEWSYM")) == (3_961, False, False)
+
+    file = ingest_files([B3_FILES[0]], "b3", tick_store, symbol="NEWSYM").files[0]
+
+    declared = yaml.safe_load(user_instruments.read_text())["symbols"]
+    assert (file.ticks_new, declared, tick_store.symbols()) == (
+        3_961,
+        {"NEWSYM": {"venue": "B3"}},
+        ["NEWSYM"],
+    )

@@ -13,7 +13,7 @@ from feature_store.instruments import get_instrument
 from feature_store.store import PostgresTickStore, TickKey
 from feature_store.store._common import trading_days
 from feature_store.store.migrations import MIGRATIONS, SCHEMA_VERSION, V1, migrate
-from feature_store.store.postgres import ticks_after_query
+from feature_store.store.postgres import stored_seqs_query, ticks_after_query
 from pipelines.simulate import simulate_session
 from tests.test_store_contract import T0, make_ticks
 
@@ -84,7 +84,7 @@ def test_partitions_follow_the_exchange_local_trading_day(pg_db_url: str) -> Non
     store.close()
 
 
-def test_each_partition_has_one_index_its_part_of_the_primary_key(pg_db_url: str) -> None:
+def test_each_partition_has_its_part_of_the_primary_key_and_of_the_seq_index(pg_db_url: str) -> None:
     store = PostgresTickStore(pg_db_url)
 
     store.write_ticks(make_ticks([0, 10, DAY]))
@@ -95,7 +95,12 @@ def test_each_partition_has_one_index_its_part_of_the_primary_key(pg_db_url: str
             "SELECT c.relname, x.indisprimary FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
             "WHERE x.indrelid IN ('ticks_20251229'::regclass, 'ticks_20251230'::regclass) ORDER BY 1"
         ).fetchall()
-    assert indexes == [("ticks_20251229_pkey", True), ("ticks_20251230_pkey", True)]
+    assert indexes == [
+        ("ticks_20251229_pkey", True),
+        ("ticks_20251229_symbol_seq", False),
+        ("ticks_20251230_pkey", True),
+        ("ticks_20251230_symbol_seq", False),
+    ]
     store.close()
 
 
@@ -265,6 +270,47 @@ def test_ticks_after_reads_the_cursors_partition_by_its_index(pg_db_url: str) ->
         plan = "\n".join(row[0] for row in conn.execute(psycopg.sql.SQL("EXPLAIN {}").format(query), params))
 
     assert "Index Scan using ticks_20260106_pkey on ticks_20260106" in plan
+    assert "ticks_20260105" not in plan
+    assert "Seq Scan" not in plan
+    store.close()
+
+
+# the index behind stored_seqs ---------------------------------------------------------------------------
+
+
+def test_a_database_of_schema_v4_gets_the_seq_index_on_its_existing_partitions(pg_db_url: str) -> None:
+    with psycopg.connect(pg_db_url) as conn, conn.transaction(), conn.cursor() as cur:
+        migrate(cur, target=4)
+        cur.execute("CREATE TABLE ticks_20251229 (LIKE ticks INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+        cur.execute(
+            "ALTER TABLE ticks ATTACH PARTITION ticks_20251229 FOR VALUES FROM ('2025-12-29') TO ('2025-12-30')"
+        )
+
+    store = PostgresTickStore(pg_db_url)  # migrates to the latest version
+
+    with psycopg.connect(pg_db_url) as conn:
+        indexes = conn.execute(
+            "SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+            "WHERE x.indrelid = 'ticks_20251229'::regclass AND NOT x.indisprimary"
+        ).fetchall()
+    assert (versions(pg_db_url)[-1], len(indexes)) == (SCHEMA_VERSION, 1)
+    store.close()
+
+
+def test_stored_seqs_of_a_chunks_range_scans_the_seq_index_of_its_day(pg_db_url: str) -> None:
+    nifty = get_instrument("NIFTY")
+    days = nifty.trading_days(dt.date(2026, 1, 5), 2)
+    store = PostgresTickStore(pg_db_url)
+    for day in days:
+        store.write_ticks(simulate_session(nifty, day, seed=3))
+
+    query, params = stored_seqs_query("NIFTY", days[1], 1000, 1100)
+
+    with psycopg.connect(pg_db_url) as conn:
+        conn.execute("ANALYZE ticks")
+        plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {query}", params))
+
+    assert "ticks_20260106_symbol_seq" in plan
     assert "ticks_20260105" not in plan
     assert "Seq Scan" not in plan
     store.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from feature_store.schema import QUARANTINE_TEXT_BYTES
 from pipelines.ingest import ingest_files
 from pipelines.sources import Mapping, read_kite, read_lobster, read_source
 from tests.data import DATA
@@ -134,8 +135,8 @@ CASES = [
         [f"{GOOD},5", f"{GOOD.replace(',75,', ',25,')},5"],
         {**NSE, "columns": {**COLUMNS, "seq": "n"}},
         "duplicate",
-        "(symbol, ts, seq) = (NIFTY, 2025-12-29T04:30:00+00:00, 5) was kept already",
-        id="duplicate-same-key",
+        "(symbol, day, seq) = (NIFTY, 2025-12-29, 5) was kept already",
+        id="duplicate-same-event",
     ),
 ]
 
@@ -353,3 +354,19 @@ def test_a_wall_time_skipped_by_a_dst_change_is_unparseable(tmp_path):
     assert result.quarantine[["reason", "detail"]].values.tolist() == [
         ["unparseable", "time='2025-03-09 02:30:00' does not parse as ISO8601"]
     ]
+
+
+def test_a_megabyte_row_is_quarantined_cut_to_a_few_kib_saying_how_long_it_was(tmp_path, tick_store):
+    path = tmp_path / "ticks.csv"
+    huge = GOOD.replace(",26000,", f",{'9x' * 500_000},")  # a 1 MB price field
+    path.write_text("\n".join([HEADER, GOOD, huge]) + "\n")
+
+    ingest_files([path], "mapped", tick_store, mapping=Mapping.from_dict({**NSE, "columns": COLUMNS}))
+
+    row = tick_store.read_quarantine().iloc[0]
+    size = len(huge.encode())
+    assert row["reason"] == "unparseable"
+    for text in (row["raw"], row["detail"]):
+        assert len(text.encode()) <= QUARANTINE_TEXT_BYTES
+        assert text.startswith(("2025-12-29 10:00:00,NIFTY,9x9x", "price='9x9x"))
+    assert row["raw"].endswith(f"…[cut: {size:,} bytes in all]")

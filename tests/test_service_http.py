@@ -216,6 +216,17 @@ def test_malformed_body_is_a_400(scoring_service: str, body: bytes) -> None:
     assert response.status_code == 400
 
 
+def test_a_symbol_outside_the_served_universe_is_a_400_naming_it(
+    scoring_service: str, fresh_day: Callable[[str], dt.date]
+) -> None:
+    petr4 = simulate_session(get_instrument("PETR4"), fresh_day("PETR4"), seed=2, signal=1.0).iloc[:1]
+
+    response = httpx.post(f"{scoring_service}/score", json={"ticks": ticks_payload(petr4)}, headers=JSON)
+
+    assert response.status_code == 400
+    assert "ticks[0].symbol" in response.text and "not in universe 'default'" in response.text
+
+
 @pytest.mark.parametrize(
     "bad", [{"price": -1.0}, {"ts": 2**63 + 1}], ids=["negative-price", "ts-above-int64"]
 )

@@ -11,6 +11,7 @@ import yaml
 
 from feature_store.instruments import get_instrument, load_instruments
 from feature_store.schema import TICK_COLUMNS, validate_ticks
+from pipelines.ingest import ingest_files
 from pipelines.sources import Mapping, MappingError, read_b3, read_dhan, read_kite, read_lobster, read_source
 from tests.data import DATA
 
@@ -295,12 +296,20 @@ def test_kite_symbol_is_the_root_of_the_futures_contract():
     assert symbols == ["NIFTY"]
 
 
-def test_an_unknown_symbol_on_a_known_venue_is_declared_in_the_users_instruments(user_instruments):
+def test_reading_an_unknown_symbol_of_a_known_venue_gives_its_ticks_and_declares_nothing(user_instruments):
     ticks = read_kite(KITE, symbol="NIFTYNXT50")
+
+    assert (len(ticks), user_instruments.exists(), "NIFTYNXT50" in load_instruments()) == (271, False, False)
+
+
+def test_ingesting_an_unknown_symbol_of_a_known_venue_declares_it_in_the_users_instruments(
+    user_instruments, tick_store
+):
+    ingest_files([KITE], "kite", tick_store, symbol="NIFTYNXT50")
 
     declared = yaml.safe_load(user_instruments.read_text())["symbols"]["NIFTYNXT50"]
 
-    assert (declared, len(ticks), load_instruments()["NIFTYNXT50"].timezone) == (
+    assert (declared, len(tick_store.read_ticks("NIFTYNXT50")), get_instrument("NIFTYNXT50").timezone) == (
         {"venue": "NSE"},
         271,
         "Asia/Kolkata",

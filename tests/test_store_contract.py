@@ -363,6 +363,113 @@ def test_ticks_after_continues_into_the_next_trading_day(tick_store: TickStore) 
     assert stored["ts"].tolist() == [utc_ts(T0 + next_day), utc_ts(T0 + next_day + 10)]
 
 
+# stored seqs of a symbol-day ---------------------------------------------------------------------------
+
+DAY0 = dt.date(2025, 12, 29)  # the NIFTY trading day of T0
+
+
+def test_stored_seqs_are_the_sorted_distinct_seqs_of_one_symbol_day(tick_store: TickStore) -> None:
+    next_day = pd.Timedelta(days=1).value
+    tick_store.write_ticks(make_ticks([0, 10, 10, 20], seqs=[9, 3, 5, 3]))  # seq 3 twice, at two ts
+    tick_store.write_ticks(make_ticks([next_day], seqs=[4]))
+    tick_store.write_ticks(make_ticks([0], seqs=[7], symbol="AMZN"))
+
+    seqs = tick_store.stored_seqs("NIFTY", DAY0)
+
+    assert (seqs.dtype, seqs.tolist()) == (np.dtype(np.int64), [3, 5, 9])
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "expected"), [(4, 9, [5, 9]), (None, 5, [3, 5]), (6, None, [9]), (6, 8, [])]
+)
+def test_stored_seqs_are_bounded_by_first_and_last_inclusive(
+    tick_store: TickStore, first: int | None, last: int | None, expected: list[int]
+) -> None:
+    tick_store.write_ticks(make_ticks([0, 10, 20], seqs=[3, 5, 9]))
+
+    seqs = tick_store.stored_seqs("NIFTY", DAY0, first, last)
+
+    assert seqs.tolist() == expected
+
+
+def test_stored_seqs_of_a_day_without_ticks_are_empty(tick_store: TickStore) -> None:
+    tick_store.write_ticks(make_ticks([0]))
+
+    assert tick_store.stored_seqs("NIFTY", DAY0 + dt.timedelta(days=1)).tolist() == []
+
+
+# the derived cumulative volume of a symbol-day ---------------------------------------------------------
+
+
+def test_rederive_volume_makes_it_the_running_sum_of_size_in_ts_seq_order(tick_store: TickStore) -> None:
+    late, early = make_ticks([30, 40], seqs=[3, 4]), make_ticks([10, 20], seqs=[1, 2])
+    late["volume"], early["volume"] = [75.0, 150.0], [75.0, 150.0]  # each file summed its own sizes
+    tick_store.write_ticks(late)
+    tick_store.write_ticks(early)
+
+    changed = tick_store.rederive_volume("NIFTY", DAY0)
+
+    assert (changed, tick_store.read_ticks("NIFTY")["volume"].tolist()) == (2, [75.0, 150.0, 225.0, 300.0])
+
+
+def test_rederive_volume_of_a_consistent_day_changes_nothing(tick_store: TickStore) -> None:
+    ticks = make_ticks([0, 10, 20])
+    tick_store.write_ticks(ticks)
+
+    changed = tick_store.rederive_volume("NIFTY", DAY0)
+
+    assert changed == 0
+    pd.testing.assert_frame_equal(tick_store.read_ticks("NIFTY"), ticks)
+
+
+def test_rederive_volume_touches_only_its_symbol_day(tick_store: TickStore) -> None:
+    next_day = pd.Timedelta(days=1).value
+    other = pd.concat([make_ticks([next_day]), make_ticks([0], symbol="AMZN")], ignore_index=True)
+    other["volume"] = 1.0
+    tick_store.write_ticks(make_ticks([0, 10], volume=[5.0, 6.0]))
+    tick_store.write_ticks(other)
+
+    tick_store.rederive_volume("NIFTY", DAY0)
+
+    assert tick_store.read_ticks("NIFTY")["volume"].tolist() == [75.0, 150.0, 1.0]
+    assert tick_store.read_ticks("AMZN")["volume"].tolist() == [1.0]
+    assert tick_store.rederive_volume("NIFTY", DAY0 - dt.timedelta(days=1)) == 0  # no ticks that day
+
+
+def _rederive_often(backend: type[TickStore], where: str, rounds: int) -> None:
+    """Alternately break the day's volume (a merge of early ticks) and rederive it."""
+    store = backend(where)
+    for r in range(rounds):
+        early = make_ticks([-1_000 * (r + 1)], seqs=[10_000 + r], volume=0.0)
+        store.write_ticks(early)
+        store.rederive_volume("NIFTY", DAY0)
+    store.close()
+
+
+def _running_sum(ticks: pd.DataFrame) -> bool:
+    return np.array_equal(ticks["volume"].to_numpy(), ticks["size"].cumsum().to_numpy())
+
+
+def test_readers_never_see_a_day_half_rederived(tick_store: TickStore) -> None:
+    day = make_ticks(list(range(0, 4_000, 10)))
+    for start in range(0, 400, 100):  # several appends: several parts of the day where parts exist
+        tick_store.write_ticks(day.iloc[start : start + 100])
+    rounds = 30
+    spawn = multiprocessing.get_context("spawn")
+    writer = spawn.Process(target=_rederive_often, args=(*location(tick_store), rounds))
+    reads, broken = 0, 0
+
+    writer.start()
+    while writer.is_alive():
+        ticks = tick_store.read_ticks("NIFTY")
+        reads += 1
+        broken += not (_running_sum(ticks) or _running_sum(ticks.iloc[1:]))  # iloc[1:]: before its rederive
+    writer.join(timeout=60)
+
+    assert (writer.exitcode, broken, reads > 0) == (0, 0, True)
+    assert _running_sum(tick_store.read_ticks("NIFTY"))
+
+
 # symbols and trading days ------------------------------------------------------------------------------
 
 

@@ -230,6 +230,44 @@ class PartTable:
         staged.write_manifest()
         return staged
 
+    def rewrite(
+        self,
+        folder: Path,
+        columns: list[str],
+        change: Callable[[pa.Table], dict[str, pa.Array] | None],
+    ) -> int:
+        """Replace columns of the partition's rows in place; the caller holds the folder's lock.
+
+        `change` is called with each part's `columns`, in key order, and returns the part's new values of
+        some columns (same rows, same order; keys untouched), or None to keep the part. Changed parts are
+        written anew and published in one manifest: a reader sees every change or none. Returns how many
+        parts changed.
+        """
+        parts = self.parts(folder)
+        staged = Staged(folder, parts=[])
+        try:
+            for part in parts:
+                new_values = change(self._read_part(folder, part, columns))
+                if new_values is None:
+                    staged.parts.append(part)
+                    continue
+                table = self._read_part(folder, part)
+                for name, values in new_values.items():
+                    table = table.set_column(table.schema.get_field_index(name), name, values)
+                written = self._write_part(folder, [table.to_batches()])
+                staged.parts.append(written)
+                staged.written.append(written.file)
+                staged.replaced.append(part.file)
+            if not staged.replaced:
+                return 0
+            staged.write_manifest()
+        except BaseException:
+            staged.discard()
+            raise
+        staged.publish()
+        staged.flush()
+        return len(staged.replaced)
+
     def _fresh(self, folder: Path, run: list[Part], incoming: pa.Table) -> pa.Table:
         """The rows of `incoming` whose key is in none of the parts of `run`, in their order."""
         if not run:

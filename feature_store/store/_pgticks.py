@@ -54,8 +54,7 @@ def write_day(
     `fresh`: the table was created by this transaction (nothing stored, no index yet). Must run inside a
     transaction; returns how many ticks were new.
     """
-    day_number = day.toordinal() - dt.date(2000, 1, 1).toordinal()
-    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", [symbol, day_number])
+    lock_symbol_day(cur, symbol, day)
     partition = sql.Identifier(partition_name(day))
     last = None
     if not fresh:
@@ -78,6 +77,28 @@ def write_day(
             [symbol, day, new],
         )
     return new
+
+
+def lock_symbol_day(cur: psycopg.Cursor, symbol: str, day: dt.date) -> None:
+    """Wait for, then hold until the transaction ends, the advisory lock of one symbol-day's ticks."""
+    day_number = day.toordinal() - dt.date(2000, 1, 1).toordinal()
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", [symbol, day_number])
+
+
+def rederive_volume(cur: psycopg.Cursor, symbol: str, day: dt.date) -> int:
+    """Set the volume of one symbol-day's ticks to the running sum of size in (ts, seq) order, under the
+    symbol-day's lock; return how many ticks changed. Must run inside a transaction."""
+    lock_symbol_day(cur, symbol, day)
+    # the window adds sizes one row at a time in key order (float8 `+`), as validation derives volume
+    cur.execute(
+        "UPDATE ticks AS t SET volume = r.running "
+        "FROM (SELECT ts_ns, seq, sum(size) OVER (ORDER BY ts_ns, seq) AS running "
+        "      FROM ticks WHERE symbol = %s AND day = %s) AS r "
+        "WHERE t.symbol = %s AND t.day = %s AND t.ts_ns = r.ts_ns AND t.seq = r.seq "
+        "AND t.volume <> r.running",
+        [symbol, day, symbol, day],
+    )
+    return cur.rowcount
 
 
 def _copy(cur: psycopg.Cursor, table: sql.Identifier, symbol: str, day: dt.date, ticks: pd.DataFrame) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 
@@ -20,7 +21,9 @@ class TickStore(ABC):
     """Where ticks, predictions and streaming cursors live.
 
     Frames are canonical (see `feature_store.schema`): `ts` is datetime64[ns, UTC], rows are returned
-    ordered by (ts, seq) within a symbol. Writes are idempotent on (symbol, ts, seq).
+    ordered by (ts, seq) within a symbol. Writes are idempotent on (symbol, ts, seq); which ticks are the
+    same exchange event (same (symbol, trading day, seq) where seq is the exchange's, same content where it
+    is not) is decided by ingest before it writes, with `stored_seqs` and `read_ticks` (docs/ingest.md).
     """
 
     @abstractmethod
@@ -36,6 +39,27 @@ class TickStore(ABC):
     @abstractmethod
     def ticks_after(self, symbol: str, after: TickKey | None, limit: int | None = None) -> pd.DataFrame:
         """Up to `limit` ticks of `symbol` strictly after `after` in (ts, seq) order; all when `after` is None."""
+
+    @abstractmethod
+    def stored_seqs(
+        self, symbol: str, day: dt.date, first: int | None = None, last: int | None = None
+    ) -> np.ndarray:
+        """The seqs of the stored ticks of `symbol` on trading `day` (exchange-local date) with
+        first <= seq <= last (None is unbounded): sorted, distinct, int64.
+
+        For sources whose seq is the exchange's event number, (symbol, day, seq) is a tick's identity:
+        asking for the seq range of an incoming chunk reads only what can overlap it.
+        """
+
+    @abstractmethod
+    def rederive_volume(self, symbol: str, day: dt.date) -> int:
+        """Make every stored tick's `volume` of `symbol` on trading `day` the running sum of `size` over the
+        day's ticks in (ts, seq) order; return how many ticks' volume changed (0: nothing is written).
+
+        For sources whose cumulative volume is derived, after ticks arrived out of order (a later file
+        holding an earlier part of the session). One atomic operation: a reader sees the day's volumes
+        all before or all after, never a mix; ticks, keys and counts are unchanged.
+        """
 
     @abstractmethod
     def symbols(self) -> list[str]:

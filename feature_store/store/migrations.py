@@ -179,6 +179,13 @@ def finish_partition(cur: psycopg.Cursor, day: dt.date) -> None:
             sql.Identifier(name), sql.Identifier(f"{name}_pkey")
         )
     )
+    # built here, once over the loaded rows; ATTACH adopts it as the partition's part of ticks_symbol_seq
+    # (a partition made while migrating to v3 has it before v5 creates ticks_symbol_seq, which adopts it)
+    cur.execute(
+        sql.SQL("CREATE INDEX {} ON {} (symbol, seq)").format(
+            sql.Identifier(f"{name}_symbol_seq"), sql.Identifier(name)
+        )
+    )
     cur.execute(
         sql.SQL("ALTER TABLE ticks ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
             sql.Identifier(name), *_bounds(day)
@@ -237,6 +244,15 @@ ALTER TABLE quarantine ALTER COLUMN source TYPE text COLLATE "C", ALTER COLUMN s
 """
 
 
+# Version 5: an index on (symbol, seq) in every day partition. For sources whose seq is the exchange's event
+# number, (symbol, trading day, seq) is a tick's identity, and ingest asks for the stored seqs of a chunk's
+# seq range (`stored_seqs`): a range scan of this index, not a read of the symbol's whole day. Not unique:
+# where seq is a file's row number, two captures of one day reuse the same numbers for other ticks.
+V5 = """
+CREATE INDEX ticks_symbol_seq ON ticks (symbol, seq);
+"""
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema step: `sql`, then `run` (for what SQL alone cannot do); `version` is then recorded."""
@@ -252,6 +268,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "quarantine", V2),
     Migration(3, "ticks range-partitioned by trading day, tick counts per day", V3_TICKS, _v3_move_ticks),
     Migration(4, "symbols and sources in byte order (COLLATE C)", V4),
+    Migration(5, "an index on (symbol, seq) in every tick partition", V5),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

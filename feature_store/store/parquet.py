@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,7 +35,7 @@ from feature_store.store._common import (
     stats_rows,
     utc,
 )
-from feature_store.store._parts import Part, PartTable, replace_atomically, write_partitions
+from feature_store.store._parts import Part, PartTable, locked, replace_atomically, write_partitions
 from feature_store.store.base import TickKey, TickStore
 
 _ARROW_TYPES = {
@@ -122,6 +123,48 @@ class ParquetTickStore(TickStore):
                 remaining -= table.num_rows
             tables.append(table)
         return _ticks_frame(tables)
+
+    def stored_seqs(
+        self, symbol: str, day: dt.date, first: int | None = None, last: int | None = None
+    ) -> np.ndarray:
+        """Sorted distinct seqs of `symbol`'s stored ticks on trading `day` with first <= seq <= last.
+
+        Only the seq column is read, and row groups whose seq statistics lie outside the range are skipped.
+        """
+        where = None
+        if first is not None:
+            where = pc.field("seq") >= first
+        if last is not None:
+            below = pc.field("seq") <= last
+            where = below if where is None else where & below
+        table = TICKS.read(self._day_dir("ticks", symbol, day), where, columns=["seq"])
+        return np.unique(table["seq"].to_numpy()).astype(np.int64)
+
+    def rederive_volume(self, symbol: str, day: dt.date) -> int:
+        """Volume of `symbol`'s ticks on trading `day` := running sum of size in (ts, seq) order; return how
+        many changed. Under the day's lock, only the parts whose volumes change are rewritten, and one
+        manifest publishes them all."""
+        folder = self._day_dir("ticks", symbol, day)
+        if not TICKS.has_rows(folder):
+            return 0
+        total, changed = 0.0, 0
+
+        def change(part: pa.Table) -> dict[str, pa.Array] | None:
+            nonlocal total, changed
+            sizes = part["size"].to_numpy()
+            # one sequential sum across parts, as validation derives volume tick by tick
+            running = np.cumsum(np.concatenate([[total], sizes]))[1:]
+            if len(running):
+                total = float(running[-1])
+            differs = int((running != part["volume"].to_numpy()).sum())
+            if not differs:
+                return None
+            changed += differs
+            return {"volume": pa.array(running, pa.float64())}
+
+        with locked(folder):
+            TICKS.rewrite(folder, ["size", "volume"], change)
+        return changed
 
     def symbols(self) -> list[str]:
         """Symbols with at least one stored tick, sorted."""

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import pandas as pd
 import psycopg
 import pyarrow as pa
@@ -31,7 +32,7 @@ from feature_store.store._common import (
     stats_rows,
     utc,
 )
-from feature_store.store._pgticks import write_ticks
+from feature_store.store._pgticks import rederive_volume, write_ticks
 from feature_store.store.base import TickKey, TickStore
 from feature_store.store.migrations import migrate
 
@@ -148,6 +149,22 @@ class PostgresTickStore(TickStore):
         check_limit(limit)
         query, params = ticks_after_query(symbol, after, limit)
         return coerce_ticks(self._select(TICKS, query, params))
+
+    def stored_seqs(
+        self, symbol: str, day: dt.date, first: int | None = None, last: int | None = None
+    ) -> np.ndarray:
+        """Sorted distinct seqs of `symbol`'s stored ticks on trading `day` with first <= seq <= last: a range
+        scan of the day partition's (symbol, seq) index."""
+        query, params = stored_seqs_query(symbol, day, first, last)
+        with self._transaction() as cur:
+            rows = cur.execute(query, params).fetchall()
+        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+
+    def rederive_volume(self, symbol: str, day: dt.date) -> int:
+        """Volume of `symbol`'s ticks on trading `day` := running sum of size in (ts, seq) order, in one
+        UPDATE (one transaction); return how many ticks changed."""
+        with self._transaction() as cur:
+            return rederive_volume(cur, symbol, day)
 
     def symbols(self) -> list[str]:
         """Symbols with at least one stored tick, sorted."""
@@ -312,6 +329,16 @@ def ticks_after_query(symbol: str, after: TickKey | None, limit: int | None) -> 
         TICKS.select_list(), where
     )
     return query, [symbol, *params, limit]
+
+
+def stored_seqs_query(symbol: str, day: dt.date, first: int | None, last: int | None) -> tuple[str, list]:
+    """The SELECT of `stored_seqs` and its parameters: a range scan of one day partition's seq index."""
+    query, params = "SELECT DISTINCT seq FROM ticks WHERE symbol = %s AND day = %s", [symbol, day]
+    if first is not None:
+        query, params = query + " AND seq >= %s", [*params, int(first)]
+    if last is not None:
+        query, params = query + " AND seq <= %s", [*params, int(last)]
+    return query + " ORDER BY seq", params
 
 
 def _day_filter(

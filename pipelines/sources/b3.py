@@ -26,7 +26,7 @@ COLUMNS = (
 # Aggressor codes, read off the data: 4-trades print at/above the mid on up-ticks (buyer),
 # 3-trades at/below it on down-ticks (seller), 2-trades show no lean (crosses, auctions).
 AGGRESSOR_SIDE = {4.0: 1.0, 3.0: -1.0, 2.0: 0.0}
-RULES = Rules(explicit_seq=True, cumulative_volume=True, snap_to_tick=True)
+RULES = Rules(explicit_seq=True, exchange_seq=True, cumulative_volume=True, snap_to_tick=True)
 
 
 def open_b3(path: str | Path, *, symbol: str | None = None, chunk_rows: int = 500_000) -> Source:

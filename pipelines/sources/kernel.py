@@ -10,6 +10,11 @@ from numba import njit
 KEEP, OUT_OF_ORDER, DUPLICATE, BAD_PRICE, NEGATIVE_SIZE, CROSSED_BOOK = range(6)
 # Which variant of a verdict, for the detail text.
 NOTE_NONE, NOTE_SAME_KEY, NOTE_REPEAT, NOTE_TRADE_WITHOUT_PRICE, NOTE_NO_PRICE, NOTE_VOLUME_BACK = range(6)
+NOTE_SAME_EVENT = 6
+# How a row is told apart from the ticks kept before it (`rules[2]`): by the exchange's own event number
+# within the trading day, by (ts, seq) where seq comes from the source but is not the exchange's, or by
+# content (ts and every stated field) where seq is only the row number.
+BY_CONTENT, BY_TS_SEQ, BY_EXCHANGE_SEQ, BY_NOTHING = range(4)
 
 # Integer state per symbol: trading day (days since epoch, exchange-local), last kept ts, max seq kept at it.
 I_DAY, I_TS, I_SEQMAX = range(3)
@@ -49,32 +54,34 @@ def fold_rows(
     ts,
     seq,
     skip,
-    repeat,
+    seen,
+    same_key,
     n_context,
     values,
     rules,
     state_i,
     state_f,
-    prev_row_kept,
     out,
     verdict,
     note,
     aux,
     aux_f,
 ):
-    """Decide every row and derive its fields; return whether the last row was kept.
+    """Decide every row and derive its fields.
 
     `sym` codes index the state; rows `[0, n_context)` are ticks kept by earlier chunks at their symbol's
-    last timestamp (only used to find duplicate keys). `skip` rows were quarantined before (their verdict
-    stays KEEP here and is ignored). `rules` = (size_from_volume, cumulative_volume, explicit_seq).
-    `values` are the stated fields (NaN: not stated; -inf bid/ask: stated empty); `out` gets the derived
-    fields, `verdict`/`note` the decision, `aux`/`aux_f` what a detail quotes (previous ts / volume).
+    last timestamp, with their stated values (only used to find duplicates). `skip` rows were quarantined
+    before (their verdict stays KEEP here and is ignored). `rules` = (size_from_volume, cumulative_volume,
+    identity: one of BY_*). For BY_EXCHANGE_SEQ, `seen` marks rows whose (symbol, day, seq) an earlier
+    chunk kept and `same_key[i]` is the previous row of this call with the same (symbol, day, seq) (-1:
+    none). `values` are the stated fields (NaN: not stated; -inf bid/ask: stated empty); `out` gets the
+    derived fields, `verdict`/`note` the decision, `aux`/`aux_f` what a detail quotes (a ts, a row, a
+    volume).
     """
-    size_from_volume, cumulative_volume, explicit_seq = rules[0], rules[1], rules[2]
+    size_from_volume, cumulative_volume, identity = rules[0], rules[1], rules[2]
     n = len(sym)
     last = np.full(state_i.shape[0], -1, dtype=np.int64)  # last kept row of each symbol in this call
     prev = np.full(n, -1, dtype=np.int64)  # previous kept row of the same symbol
-    kept_prev = prev_row_kept
     for i in range(n):
         s = sym[i]
         if i < n_context:
@@ -82,21 +89,26 @@ def fold_rows(
             last[s] = i
             continue
         if skip[i]:
-            kept_prev = False
             continue
         v = KEEP
         if ts[i] < state_i[s, I_TS]:
             v = OUT_OF_ORDER
             aux[i] = state_i[s, I_TS]
-        elif repeat[i] and kept_prev:
-            v = DUPLICATE
-            note[i] = NOTE_REPEAT
-        elif explicit_seq and ts[i] == state_i[s, I_TS] and seq[i] <= state_i[s, I_SEQMAX]:
-            j = last[s]
+        elif identity == BY_EXCHANGE_SEQ:
+            if seen[i] or _kept_earlier(same_key, i, skip, verdict):
+                v = DUPLICATE
+                note[i] = NOTE_SAME_EVENT
+        elif ts[i] == state_i[s, I_TS] and (identity == BY_CONTENT or seq[i] <= state_i[s, I_SEQMAX]):
+            j = last[s]  # the kept ticks at this ts, newest first
             while j >= 0 and ts[j] == ts[i]:
-                if seq[j] == seq[i]:
+                if identity == BY_TS_SEQ and seq[j] == seq[i]:
                     v = DUPLICATE
                     note[i] = NOTE_SAME_KEY
+                    break
+                if identity == BY_CONTENT and _same_values(values, i, j):
+                    v = DUPLICATE
+                    note[i] = NOTE_REPEAT
+                    aux[i] = seq[j]
                     break
                 j = prev[j]
         if v == KEEP:
@@ -108,8 +120,27 @@ def fold_rows(
             prev[i] = last[s]
             last[s] = i
         verdict[i] = v
-        kept_prev = v == KEEP
-    return kept_prev
+
+
+@njit(**_JIT)
+def _kept_earlier(same_key, i, skip, verdict):
+    """Whether an earlier row of this call with row i's (symbol, day, seq) was kept."""
+    j = same_key[i]
+    while j >= 0:
+        if not skip[j] and verdict[j] == KEEP:
+            return True
+        j = same_key[j]
+    return False
+
+
+@njit(**_JIT)
+def _same_values(values, i, j):
+    """Whether rows i and j state the same value (or nothing) for every field."""
+    for k in range(values.shape[1]):
+        a, b = values[i, k], values[j, k]
+        if a != b and not (np.isnan(a) and np.isnan(b)):
+            return False
+    return True
 
 
 @njit(**_JIT)

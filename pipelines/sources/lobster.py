@@ -27,9 +27,10 @@ PRICE_SCALE = 10_000
 # LOBSTER fills an empty book side with these dummy prices.
 EMPTY_ASK, EMPTY_BID = 9_999_999_999, -9_999_999_999
 HALT_STATES = {-1.0: "trading halted", 0.0: "quoting resumed", 1.0: "trading resumed"}
-# Hidden executions against several hidden orders print byte-identical rows at the same nanosecond (45 in
-# the AMZN sample): distinct fills, so a repeated row is not a duplicate here.
-RULES = Rules(cumulative_volume=True, repeat_is_duplicate=False)
+# The message file is the exchange's ordered event stream of the day, so a message's index (its row) is the
+# exchange's event number: (symbol, day, seq) identifies it. Hidden executions against several hidden orders
+# print byte-identical rows at the same nanosecond (45 in the AMZN sample): distinct fills, not duplicates.
+RULES = Rules(cumulative_volume=True, exchange_seq=True, repeat_is_duplicate=False)
 NAME = re.compile(r"^(?P<ticker>[^_]+)_(?P<date>\d{4}-\d{2}-\d{2})_\d+_\d+_message_(?P<levels>\d+)\.csv$")
 
 
@@ -55,7 +56,8 @@ def open_lobster(
     opposite to the resting order's direction; cross trades (6) have no aggressor; other events are quotes
     carrying the last trade price (the mid before the first trade). Level 1 gives bid/ask and their sizes.
     Trading-halt rows (type 7) are quarantined as outside_session: the market is not trading. seq is the
-    row number; an event missing from either file (one file cut short) is truncated.
+    row number, the message's index in the day's event stream (the event's identity); an event missing from
+    either file (one file cut short) is truncated.
     """
     message_path = Path(message_path).resolve()
     match = NAME.match(message_path.name)

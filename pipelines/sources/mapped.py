@@ -35,6 +35,7 @@ def open_mapped(
         size_from_volume=has_volume and not has_size,
         cumulative_volume=has_size and not has_volume,
         explicit_seq="seq" in spec.columns,
+        exchange_seq="seq" in spec.columns,  # a mapped seq is the source's event number within the day
     )
     fmt = spec.format or ("parquet" if path.suffix.lower() in PARQUET_SUFFIXES else "csv")
     needed = spec.source_columns()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
@@ -24,6 +26,86 @@ SNAP_TICKS = 0.01
 SNAP_RELATIVE = 2.0**-22
 
 
+def identity(rules: Rules) -> int:
+    """How a format's rows are told apart from the ticks kept before them (kernel.BY_*)."""
+    if rules.exchange_seq:
+        return kernel.BY_EXCHANGE_SEQ
+    if rules.explicit_seq:
+        return kernel.BY_TS_SEQ
+    return kernel.BY_CONTENT if rules.repeat_is_duplicate else kernel.BY_NOTHING
+
+
+class KeptEvents:
+    """The exchange sequence numbers kept so far on each symbol's current trading day, so that a row
+    repeating a kept event is a duplicate whichever chunk kept it (8 bytes per kept tick of the day).
+
+    Each chunk's kept seqs are one sorted run; only a row at or below the highest kept seq of its
+    symbol-day is looked up, so a feed in sequence order never searches.
+    """
+
+    def __init__(self) -> None:
+        self._day = np.empty(0, np.int64)  # by symbol code: the day the runs are of
+        self._max = np.empty(0, np.int64)  # by symbol code: the highest seq kept that day
+        self._runs: dict[int, list[np.ndarray]] = {}
+
+    def lookup(
+        self, codes: np.ndarray, day: np.ndarray, seq: np.ndarray, ok: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For the `ok` rows of a chunk: whether an earlier chunk kept their (symbol, day, seq), and the
+        previous row of this chunk with the same (symbol, day, seq) (-1: none)."""
+        seen = np.zeros(len(codes), dtype=bool)
+        known = ok & (codes >= 0) & (codes < len(self._day))
+        c = np.where(known, codes, 0)
+        if len(self._day):
+            suspect = known & (day == self._day[c]) & (seq <= self._max[c])
+            for code in np.unique(codes[suspect]):
+                rows = np.flatnonzero(suspect & (codes == code))
+                for run in self._runs[int(code)]:
+                    at = np.minimum(np.searchsorted(run, seq[rows]), len(run) - 1)
+                    seen[rows] |= run[at] == seq[rows]
+        return seen, _previous_same_key(codes, day, seq, ok)
+
+    def add(self, codes: np.ndarray, day: np.ndarray, seq: np.ndarray) -> None:
+        """Remember kept ticks (a symbol's kept days never go back: an earlier ts is out of order)."""
+        if not len(codes):
+            return
+        grow = int(codes.max()) + 1 - len(self._day)
+        if grow > 0:
+            self._day = np.concatenate([self._day, np.full(grow, kernel.NO_DAY)])
+            self._max = np.concatenate([self._max, np.full(grow, -1)])
+        for code, rows in pd.Series(codes).groupby(codes, sort=False).indices.items():
+            last_day = day[rows[-1]]
+            rows = rows[day[rows] == last_day]
+            if last_day != self._day[code]:
+                self._day[code], self._max[code], self._runs[int(code)] = last_day, -1, []
+            run = np.sort(seq[rows])
+            self._runs[int(code)].append(run)
+            self._max[code] = max(self._max[code], run[-1])
+
+
+def _previous_same_key(codes: np.ndarray, day: np.ndarray, seq: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """For each `ok` row, the previous `ok` row with the same (code, day, seq); -1 for none."""
+    previous = np.full(len(codes), -1, dtype=np.int64)
+    pos = np.flatnonzero(ok)
+    if len(pos) < 2 or (np.diff(seq[pos]) > 0).all():  # a feed in sequence order: nothing repeats
+        return previous
+    order = pos[np.lexsort((pos, seq[pos], day[pos], codes[pos]))]
+    same = (np.diff(codes[order]) == 0) & (np.diff(day[order]) == 0) & (np.diff(seq[order]) == 0)
+    previous[order[1:][same]] = order[:-1][same]
+    return previous
+
+
+class Checked(NamedTuple):
+    """One validated chunk: its ticks (source order), its quarantine rows, and for each tick its
+    exchange-local trading day (days since 1970-01-01) and the fields its source row stated (NaN: not
+    stated; -inf bid/ask: stated empty; columns in `VALUE_FIELDS` order): what identifies it by content."""
+
+    ticks: pd.DataFrame
+    quarantine: pd.DataFrame
+    day: np.ndarray
+    stated: np.ndarray
+
+
 class Validator:
     """Validates the candidate chunks of one source in order, carrying per-symbol state across chunks.
 
@@ -33,9 +115,8 @@ class Validator:
     3. the row's own values: `bad_price` (price <= 0, a negative bid/ask), `negative_size` (size, volume,
        bid/ask size or open interest < 0), `crossed_book` (stated bid > stated ask);
     4. `outside_session`: the instrument's session, breaks and weekdays, in exchange-local time;
-    5. against the last kept tick of the symbol in this source: `out_of_order` (an earlier ts), then
-       `duplicate` (the same (symbol, ts, seq) kept already, or, where seq is the row number, a repeat of
-       the previous row's fields right after it was kept);
+    5. against the ticks kept before it from this source: `out_of_order` (an earlier ts than the symbol's
+       last kept tick), then `duplicate`: the same event as a kept tick (see `identity`);
     6. the derived fields (kernel.py): `bad_price` (a trade without a price, a quote with no price to
        carry), `negative_size` (a cumulative volume that went back), `crossed_book` (a carried side crosses).
     Timestamps are UTC epoch nanoseconds; sessions are checked in the instrument's local time.
@@ -45,52 +126,63 @@ class Validator:
         self.source = source
         self.venue = venue
         self.rules = rules
+        self.identity = identity(rules)
         self._codes: dict[str, int] = {}
         self._instruments: list[Instrument] = []
         self._unknown: dict[str, str] = {}  # symbol -> why it has no instrument
         self._state_i, self._state_f = kernel.new_state(0)
-        self._context = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64))
-        self._prev_kept = False
-        self._prev_row: tuple | None = None  # the last row's fields, for the repeat check
+        # kept ticks at each symbol's last ts, (codes, ts, seq, stated values): the next chunk may repeat them
+        self._context = (
+            np.empty(0, np.int64),
+            np.empty(0, np.int64),
+            np.empty(0, np.int64),
+            np.empty((0, kernel.N_VALUES)),
+        )
+        self._events = KeptEvents()
 
     def validate(self, chunk: Candidates) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(ticks, quarantine) of one chunk: canonical ticks in source order and QUARANTINE_COLUMNS rows."""
+        checked = self.check(chunk)
+        return checked.ticks, checked.quarantine
+
+    def check(self, chunk: Candidates) -> Checked:
+        """Validate one chunk: its ticks and quarantine rows, with each tick's day and stated fields."""
         n = len(chunk)
         problems = chunk.problems
         # one matrix for the kernel; `values` are views of its columns, so the checks edit it in place
         stated = np.column_stack([chunk.values[name] for name in VALUE_FIELDS]).astype(np.float64, copy=False)
         values = {name: stated[:, k] for k, name in enumerate(VALUE_FIELDS)}
-        seq = chunk.rows if chunk.seq is None else chunk.seq
+        seq = (chunk.rows if chunk.seq is None else chunk.seq).astype(np.int64, copy=False)
         codes = self._symbol_codes(chunk.symbol, problems)
         if self.rules.snap_to_tick:
             self._snap(codes, values, problems)
         _check_values(values, problems)
         day = self._check_session(codes, chunk.ts, problems)
-        repeat = np.zeros(n, dtype=bool)
-        if self.rules.repeat_is_duplicate and not self.rules.explicit_seq:
-            repeat = self._repeats(chunk, values)
-
-        ctx_sym, ctx_ts, ctx_seq = self._context
-        m = len(ctx_sym)
         skip = ~problems.ok
+        seen, same_key = np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64)
+        if self.identity == kernel.BY_EXCHANGE_SEQ:
+            seen, same_key = self._events.lookup(codes, day, seq, problems.ok)
+
+        ctx_sym, ctx_ts, ctx_seq, ctx_values = self._context
+        m = len(ctx_sym)
         out = np.full((m + n, kernel.N_OUT), np.nan)
         verdict = np.zeros(m + n, dtype=np.int8)
         note = np.zeros(m + n, dtype=np.int8)
         aux = np.zeros(m + n, dtype=np.int64)
         aux_f = np.zeros(m + n)
-        self._prev_kept = kernel.fold_rows(
+        kernel.fold_rows(
             _after(ctx_sym, np.where(skip, 0, codes)),
             _after(np.zeros(m, np.int64), day),
             _after(ctx_ts, chunk.ts),
-            _after(ctx_seq, seq.astype(np.int64, copy=False)),
+            _after(ctx_seq, seq),
             _after(np.zeros(m, bool), skip),
-            _after(np.zeros(m, bool), repeat),
+            _after(np.zeros(m, bool), seen),
+            _after(np.full(m, -1, np.int64), np.where(same_key >= 0, same_key + m, -1)),
             m,
-            _after(np.full((m, kernel.N_VALUES), np.nan), stated),
-            np.array([self.rules.size_from_volume, self.rules.cumulative_volume, self.rules.explicit_seq]),
+            _after(ctx_values, stated),
+            np.array([self.rules.size_from_volume, self.rules.cumulative_volume, self.identity]),
             self._state_i,
             self._state_f,
-            self._prev_kept,
             out,
             verdict,
             note,
@@ -98,12 +190,14 @@ class Validator:
             aux_f,
         )
         out, verdict, note, aux, aux_f = out[m:], verdict[m:], note[m:], aux[m:], aux_f[m:]
-        self._flag_verdicts(chunk, codes, verdict, note, aux, aux_f, out, problems)
+        self._flag_verdicts(chunk, day, seq, verdict, note, aux, aux_f, out, problems)
         kept = problems.ok
-        if self.rules.explicit_seq:
-            self._keep_context(codes[kept], chunk.ts[kept], seq[kept])
+        if self.identity == kernel.BY_EXCHANGE_SEQ:
+            self._events.add(codes[kept], day[kept], seq[kept])
+        elif self.identity != kernel.BY_NOTHING:
+            self._keep_context(codes[kept], chunk.ts[kept], seq[kept], stated[kept])
         ticks = self._ticks(chunk, codes, seq, out, kept)
-        return ticks, self._quarantine(chunk, codes, day, problems)
+        return Checked(ticks, self._quarantine(chunk, codes, day, problems), day[kept], stated[kept])
 
     # symbols -------------------------------------------------------------------------------------------
 
@@ -164,40 +258,23 @@ class Validator:
             problems.flag(outside, "outside_session", detail)
         return day
 
-    def _repeats(self, chunk: Candidates, values: dict[str, np.ndarray]) -> np.ndarray:
-        """Rows whose symbol, ts and stated fields equal those of the previous row of the source."""
-        n = len(chunk)
-        same = np.zeros(n, dtype=bool)
-        if not n:
-            return same
-        columns = [chunk.symbol, chunk.ts, *(values[f] for f in VALUE_FIELDS)]
-        same[1:] = True
-        for col in columns:
-            equal = col[1:] == col[:-1]
-            if col.dtype.kind == "f":
-                equal |= np.isnan(col[1:]) & np.isnan(col[:-1])
-            same[1:] &= equal
-        if self._prev_row is not None:
-            same[0] = all(_same(a, col[0]) for a, col in zip(self._prev_row, columns, strict=True))
-        self._prev_row = tuple(col[-1] for col in columns)
-        return same
-
     # state ---------------------------------------------------------------------------------------------
 
-    def _keep_context(self, codes: np.ndarray, ts: np.ndarray, seq: np.ndarray) -> None:
-        """Remember the kept ticks at each symbol's last timestamp: the next chunk may repeat their keys."""
-        ctx_sym, ctx_ts, ctx_seq = self._context
+    def _keep_context(self, codes: np.ndarray, ts: np.ndarray, seq: np.ndarray, stated: np.ndarray) -> None:
+        """Remember the kept ticks at each symbol's last timestamp: the next chunk may repeat them."""
+        ctx_sym, ctx_ts, ctx_seq, ctx_values = self._context
         codes = np.concatenate([ctx_sym, codes])
         ts = np.concatenate([ctx_ts, ts])
         seq = np.concatenate([ctx_seq, seq])
+        stated = np.concatenate([ctx_values, stated])
         at_last = ts == self._state_i[codes, kernel.I_TS] if len(codes) else np.zeros(0, bool)
-        self._context = (codes[at_last], ts[at_last], seq[at_last].astype(np.int64))
+        self._context = (codes[at_last], ts[at_last], seq[at_last].astype(np.int64), stated[at_last])
 
     # output --------------------------------------------------------------------------------------------
 
-    def _flag_verdicts(self, chunk, codes, verdict, note, aux, aux_f, out, problems) -> None:
+    def _flag_verdicts(self, chunk, day, seq, verdict, note, aux, aux_f, out, problems) -> None:
         def detail(where: np.ndarray) -> list[str]:
-            return [_verdict_detail(chunk, verdict, note, aux, aux_f, out, i) for i in where]
+            return [_verdict_detail(chunk, day, seq, verdict, note, aux, aux_f, out, i) for i in where]
 
         for code, reason in VERDICT_REASONS.items():
             problems.flag(verdict == code, reason, detail)
@@ -293,7 +370,7 @@ def _iso(ns: int) -> str:
     return pd.Timestamp(int(ns), tz="UTC").isoformat()
 
 
-def _verdict_detail(chunk, verdict, note, aux, aux_f, out, i) -> str:
+def _verdict_detail(chunk, day, seq, verdict, note, aux, aux_f, out, i) -> str:
     """What the kernel found wrong with row i, with the values involved."""
     v, k = verdict[i], note[i]
     if v == kernel.OUT_OF_ORDER:
@@ -302,8 +379,10 @@ def _verdict_detail(chunk, verdict, note, aux, aux_f, out, i) -> str:
         return (
             f"(symbol, ts, seq) = ({chunk.symbol[i]}, {_iso(chunk.ts[i])}, {chunk.seq[i]}) was kept already"
         )
+    if k == kernel.NOTE_SAME_EVENT:
+        return f"(symbol, day, seq) = ({chunk.symbol[i]}, {day_text(day[i : i + 1])[0]}, {seq[i]}) was kept already"
     if k == kernel.NOTE_REPEAT:
-        return f"repeats row {chunk.rows[i] - 1} field for field at ts {_iso(chunk.ts[i])}"
+        return f"repeats row {aux[i]} field for field at ts {_iso(chunk.ts[i])}"
     if k == kernel.NOTE_TRADE_WITHOUT_PRICE:
         return f"trade of size {out[i, kernel.V_SIZE]} without a price"
     if k == kernel.NOTE_NO_PRICE:
