@@ -51,6 +51,7 @@ class Instrument:
     breaks: tuple[tuple[dt.time, dt.time], ...] = ()
     reference_price: float = 100.0
     calendar: str | None = None  # exchange_calendars name of the venue (holidays, sessions), if it has one
+    partitions_start: dt.date | None = None  # first Dagster day partition even before any tick is stored
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -165,7 +166,15 @@ def _build(symbol: str, spec: dict, venues: dict) -> Instrument:
         labels=LabelThresholds(**{k: float(v) for k, v in labels.items()}),
         reference_price=float(merged.get("price", 100.0)),
         calendar=merged.get("calendar"),
+        partitions_start=_date(merged.get("partitions_start")),
     )
+
+
+def _date(value) -> dt.date | None:
+    """A YAML date (parsed already, or YYYY-MM-DD text), or None."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
 
 
 def overlay_path() -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -18,6 +19,22 @@ with warnings.catch_warnings():
     import pgserver
 
 from feature_store.store import ParquetTickStore, PostgresTickStore, TickStore
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A Dagster instance of the test session's own: commands the tests run (`tickml ingest` adds
+    partitions) never touch the project's dagster_home, which `make` exports as DAGSTER_HOME."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
 
 
 @pytest.fixture(scope="session")

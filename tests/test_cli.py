@@ -15,7 +15,9 @@ import pytest
 from feature_store.instruments import get_instrument
 from feature_store.store import open_store
 from pipelines.simulate import simulate_session
+from pipelines.sources import FORMATS
 from tests.data import DATA
+from tickml import data_commands
 
 TICKML = str(Path(sys.executable).with_name("tickml"))
 
@@ -57,7 +59,8 @@ def test_simulate_writes_sessions_into_the_store(tmp_path):
     result = run("simulate", "--start", "2026-10-19", "--days", "2", env={"TICKML_HOME": str(tmp_path)})
 
     assert result.returncode == 0, result.stderr
-    assert open_store(home=tmp_path).days("NIFTY") == [dt.date(2026, 10, 19), dt.date(2026, 10, 20)]
+    # 2026-10-20 is Dussehra, an NSE holiday: the exchange calendar skips it
+    assert open_store(home=tmp_path).days("NIFTY") == [dt.date(2026, 10, 19), dt.date(2026, 10, 21)]
 
 
 def test_feed_plays_minutes_of_a_session_into_the_store(tmp_path):
@@ -139,7 +142,20 @@ def test_ingest_refuses_a_bad_mapping_with_the_key_and_exit_2(tmp_path):
         env={"TICKML_HOME": str(tmp_path)},
     )
 
-    assert result.returncode == 2 and "ingest refused" in result.stderr and "prise" in result.stderr
+    assert result.returncode == 2 and "tickml ingest: refused" in result.stderr and "prise" in result.stderr
+
+
+def test_ingest_refuses_a_missing_file_by_name_and_exit_2(tmp_path):
+    result = run(
+        "ingest", str(tmp_path / "nowhere.csv"), "--format", "b3", env={"TICKML_HOME": str(tmp_path)}
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"tickml ingest: no such file: {tmp_path / 'nowhere.csv'}"]
+
+
+def test_ingest_format_choices_are_the_registrys_formats():
+    assert data_commands.FORMATS == FORMATS
 
 
 def test_store_stats_on_an_empty_store_says_so(tmp_path):

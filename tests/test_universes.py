@@ -30,6 +30,7 @@ from tests.fixtures_models import SMALL_PARAMS, small_dataset
 from tickml import service
 
 TICKML = str(Path(sys.executable).with_name("tickml"))
+TODAY = dt.date(2026, 12, 1)
 PETR4_DAYS = [dt.date.fromisoformat(f"{p.stem[-4:]}-{p.stem[-6:-4]}-{p.stem[-8:-6]}") for p in B3_FILES]
 
 
@@ -63,16 +64,28 @@ def test_trading_days_follow_the_exchange_calendar(symbol, day, trading):
 def test_day_partitions_are_the_calendar_days_the_stored_ticks_span():
     stored = {"PETR4": [dt.date(2025, 3, 5), dt.date(2025, 3, 31)], "NIFTY": []}
 
-    days, symbols = expected_partitions(stored, load_instruments())
+    days, symbols = expected_partitions(stored, load_instruments(), TODAY)
 
     assert days == [d.isoformat() for d in PETR4_DAYS]  # 19 sessions, none on a weekend or at Carnival
     assert symbols == ["PETR4"]
 
 
 def test_a_stored_day_off_the_calendar_is_a_partition_too():
-    days, _ = expected_partitions({"PETR4": [dt.date(2025, 3, 8)]}, load_instruments())
+    days, _ = expected_partitions({"PETR4": [dt.date(2025, 3, 8)]}, load_instruments(), TODAY)
 
     assert days == ["2025-03-08"]
+
+
+def test_a_configured_partitions_start_spans_to_today_before_any_tick(home):
+    (home).mkdir(parents=True, exist_ok=True)
+    (home / "instruments.yaml").write_text(
+        yaml.safe_dump({"symbols": {"VALE3": {"venue": "B3", "partitions_start": "2026-11-26"}}})
+    )
+
+    days, symbols = expected_partitions({}, load_instruments(), dt.date(2026, 12, 1))
+
+    assert symbols == ["VALE3"]
+    assert days == ["2026-11-26", "2026-11-27", "2026-11-30", "2026-12-01"]  # no weekend
 
 
 @pytest.mark.parametrize(

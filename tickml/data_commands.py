@@ -19,33 +19,62 @@ def _ingest(args: argparse.Namespace) -> int:
 
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
-        print(f"no such file: {', '.join(missing)}", file=sys.stderr)
+        print(f"tickml ingest: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
     if args.format == "mapped" and args.mapping is None:
         print("--format mapped needs --mapping FILE (see docs/ingest.md)", file=sys.stderr)
         return 2
+    bar = None
+
+    def progress(rows: int) -> None:
+        nonlocal bar
+        if bar is None:  # shown once rows flow: a refused file leaves stderr to the one line saying why
+            bar = tqdm(desc=f"ingesting {len(args.paths)} {args.format} file(s)", unit="row")
+        bar.update(rows)
+
     store = open_store()
     try:
-        with tqdm(desc=f"ingesting {len(args.paths)} {args.format} file(s)", unit="row") as bar:
-            report = ingest_files(
-                args.paths,
-                args.format,
-                store,
-                mapping=args.mapping,
-                symbol=args.symbol,
-                date=args.date,
-                progress=bar.update,
-            )
-    except (ValueError, FileNotFoundError, KeyError) as exc:  # bad mapping, missing orderbook, bad header
-        print(f"ingest refused: {exc}", file=sys.stderr)
+        report = ingest_files(
+            args.paths,
+            args.format,
+            store,
+            mapping=args.mapping,
+            symbol=args.symbol,
+            date=args.date,
+            progress=progress,
+        )
+    # a hostile file (SourceFileError: every file is checked before any is stored), a bad mapping or header
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        print(f"tickml ingest: refused {exc}", file=sys.stderr)
         return 2
     finally:
+        if bar is not None:
+            bar.close()
         store.close()
     print(report.table())
+    _sync_partitions()
     if not report.accounted:
         print("not every row read was stored or quarantined: see the table above", file=sys.stderr)
         return 1
     return 0
+
+
+def _sync_partitions() -> None:
+    """Give Dagster the new symbols and trading days now (the daemon's sensor would within 30 s)."""
+    from orchestration.local import sync_partitions
+
+    try:
+        counts = sync_partitions()
+    except Exception as exc:  # noqa: BLE001 - the ticks are stored; partitions follow with the sensor
+        print(
+            f"Dagster partitions not updated ({exc}); the tick_store_partitions sensor adds them",
+            file=sys.stderr,
+        )
+        return
+    print(
+        f"Dagster partitions: {counts['symbols']} symbol(s) x {counts['trading_days']} trading day(s), "
+        f"{counts['universes']} universe(s)"
+    )
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -87,7 +116,13 @@ def _features_parity(args: argparse.Namespace) -> int:
     from feature_store.features import parity_report
     from feature_store.instruments import get_instrument
     from pipelines.ingest import read_file
+    from pipelines.sources.preflight import SourceFileError, check_file
 
+    try:
+        check_file(args.path, args.format)
+    except SourceFileError as exc:
+        print(f"tickml features parity: refused {exc}", file=sys.stderr)
+        return 2
     ticks = read_file(args.path, args.format, mapping=args.mapping, symbol=args.symbol)
     if ticks.empty:
         print(f"{args.path}: no valid ticks to compare", file=sys.stderr)

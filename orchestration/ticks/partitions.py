@@ -34,18 +34,27 @@ def symbol_days(context: dg.AssetExecutionContext) -> list[tuple[dt.date, str]]:
 
 
 def expected_partitions(
-    stored_days: Mapping[str, list[dt.date]], instruments: Mapping[str, Instrument]
+    stored_days: Mapping[str, list[dt.date]], instruments: Mapping[str, Instrument], today: dt.date
 ) -> tuple[list[str], list[str]]:
     """(days, symbols) the partitions should hold for the symbols' stored trading days.
 
     Each symbol contributes its exchange calendar's trading days from its first to its last stored day
-    (weekends and holidays left out, a missing day shown as missing) and every day it has ticks on.
+    (weekends and holidays left out, a missing day shown as missing) and every day it has ticks on. A
+    symbol configured with `partitions_start` (a live feed yet to record) spans from there to `today`.
     """
     days: set[dt.date] = set()
-    for symbol, stored in stored_days.items():
-        if stored:
-            days |= set(instruments[symbol].trading_days_between(min(stored), max(stored))) | set(stored)
-    return [d.isoformat() for d in sorted(days)], sorted(s for s, stored in stored_days.items() if stored)
+    symbols = {s for s, stored in stored_days.items() if stored}
+    for symbol, instrument in instruments.items():
+        stored = stored_days.get(symbol) or []
+        if instrument.partitions_start is not None:
+            symbols.add(symbol)
+            first, last = instrument.partitions_start, max([today, *stored])
+        elif stored:
+            first, last = min(stored), max(stored)
+        else:
+            continue
+        days |= set(instrument.trading_days_between(min([first, *stored]), last)) | set(stored)
+    return [d.isoformat() for d in sorted(days)], sorted(symbols)
 
 
 def partition_requests(

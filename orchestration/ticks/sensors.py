@@ -1,5 +1,7 @@
 """`tick_store_partitions`: keeps the symbol, trading-day and universe partitions in step with the store."""
 
+import datetime as dt
+
 import dagster as dg
 
 from feature_store.instruments import load_instruments, load_universes
@@ -14,7 +16,7 @@ def partitions_update(instance: dg.DagsterInstance, tick_store: TickStoreResourc
         stored = {symbol: store.days(symbol) for symbol in store.symbols()}
     finally:
         store.close()
-    days, symbols = expected_partitions(stored, load_instruments())
+    days, symbols = expected_partitions(stored, load_instruments(), dt.datetime.now(dt.UTC).date())
     wanted = {DAYS.name: days, SYMBOLS.name: symbols, UNIVERSES.name: sorted(load_universes())}
     requests = []
     for name, keys in wanted.items():

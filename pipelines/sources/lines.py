@@ -13,6 +13,13 @@ import numpy as np
 NEWLINE, CR = 10, 13
 BLOCK_BYTES = 4 << 20
 GZIP_MAGIC = b"\x1f\x8b"
+# Real tick rows are under 1 KB and a Binance depth snapshot under 300 KB; a longer "line" is not a row but
+# a file without line ends (binary, or not text), and every reader holds a whole line in memory.
+MAX_LINE_BYTES = 1 << 20
+
+
+class SourceFileError(ValueError):
+    """A file that cannot be ingested at all; the message is one line naming the file and the reason."""
 
 
 def open_binary(path: str | Path) -> BinaryIO:
@@ -68,9 +75,11 @@ class LineChunk:
 
 def read_header(handle: BinaryIO) -> bytes | None:
     """The first line of `handle` without its terminator and a UTF-8 byte-order mark; None if the file is empty."""
-    line = handle.readline()
+    line = handle.readline(MAX_LINE_BYTES + 1)
     if not line:
         return None
+    if len(line) > MAX_LINE_BYTES:
+        raise SourceFileError(f"{_name(handle)}: the header line is longer than {MAX_LINE_BYTES:,} bytes")
     return line.rstrip(b"\r\n").removeprefix(b"\xef\xbb\xbf")
 
 
@@ -78,7 +87,9 @@ def line_chunks(handle: BinaryIO, chunk_rows: int, first_row: int = 0) -> Iterat
     """Chunks of `chunk_rows` whole lines read from `handle` (the last chunk may be shorter).
 
     Memory holds one chunk plus one read block: the incomplete line at the end of a block is carried into
-    the next chunk, and only a line that ends the file without a newline is yielded unterminated.
+    the next chunk, and only a line that ends the file without a newline is yielded unterminated. A line
+    longer than MAX_LINE_BYTES raises SourceFileError as soon as it is seen, so one without an end is never
+    read on.
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
@@ -93,6 +104,7 @@ def line_chunks(handle: BinaryIO, chunk_rows: int, first_row: int = 0) -> Iterat
                 eof = True
                 break
             found = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == NEWLINE) + len(buffer)
+            _check_lengths(handle, ends, found, len(buffer) + len(block), row)
             buffer.extend(block)
             ends = np.concatenate([ends, found])
         if len(ends) >= chunk_rows:
@@ -115,6 +127,24 @@ def line_chunks(handle: BinaryIO, chunk_rows: int, first_row: int = 0) -> Iterat
         ends = ends[chunk_rows:] - size
         yield chunk
         del chunk, data
+
+
+def _check_lengths(handle: BinaryIO, ends: np.ndarray, found: np.ndarray, size: int, row: int) -> None:
+    """Raise SourceFileError when a line ended by `found`, or the unfinished line at `size`, is too long.
+
+    `ends` are the newlines already in the buffer (which starts at a line start, data row `row`).
+    """
+    start = int(ends[-1]) + 1 if len(ends) else 0  # where the line still unfinished before this block starts
+    gaps = np.diff(np.concatenate([[start - 1], found, [size]]))  # line lengths + 1, the last one unfinished
+    longest = int(np.argmax(gaps))
+    if gaps[longest] - 1 > MAX_LINE_BYTES:
+        raise SourceFileError(
+            f"{_name(handle)}: data row {row + len(ends) + longest:,} is longer than {MAX_LINE_BYTES:,} bytes"
+        )
+
+
+def _name(handle: BinaryIO) -> str:
+    return str(getattr(handle, "name", "<stream>"))
 
 
 def _strip_cr(data: bytes, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
