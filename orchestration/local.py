@@ -6,7 +6,9 @@ Runs persist in the instance, so the Dagster UI shows them afterwards exactly li
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 import dagster as dg
 
@@ -18,6 +20,12 @@ from orchestration.ticks.sensors import partitions_update
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # callers show their own progress
 # The run tags of a single-run backfill over a partition range (what the UI's backfill launches)
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def local_instance() -> dg.DagsterInstance:
+    """The local Dagster instance of $DAGSTER_HOME, whose folder is created on first use."""
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
 
 
 def _apply(instance: dg.DagsterInstance, requests: list) -> None:
@@ -34,7 +42,7 @@ def sync_partitions(
 ) -> dict[str, int]:
     """Add the partitions the tick store and the universes call for (what the `tick_store_partitions`
     sensor does in the daemon); returns how many keys each dynamic partition set holds afterwards."""
-    instance = instance or dg.DagsterInstance.get()
+    instance = instance or local_instance()
     tick_store = tick_store or defs.resources["tick_store"]
     _apply(instance, partitions_update(instance, tick_store))
     return {
@@ -61,7 +69,7 @@ def run_ticks(
     backfill of that range); the days must be partitions already (see `sync_partitions`)."""
     first, last = min(days).isoformat(), max(days).isoformat()
     return defs.resolve_job_def("ticks_job").execute_in_process(
-        instance=dg.DagsterInstance.get(),
+        instance=local_instance(),
         run_config={**(run_config or {}), **QUIET},
         tags={RANGE_START: str(symbol_day_key(first, symbol)), RANGE_END: str(symbol_day_key(last, symbol))},
     )
@@ -71,7 +79,7 @@ def materialise_simulated_days(
     symbol: str, days: list[dt.date], *, seed: int, signal: float
 ) -> dg.ExecuteInProcessResult:
     """Run `ticks_job` once over `symbol`'s `days` with simulated raw ticks (demo and tests)."""
-    add_partitions(dg.DagsterInstance.get(), days=[d.isoformat() for d in days], symbols=[symbol])
+    add_partitions(local_instance(), days=[d.isoformat() for d in days], symbols=[symbol])
     config = {"ops": {"raw_ticks": {"config": {"source": "simulator", "seed": seed, "signal": signal}}}}
     return run_ticks(symbol, days, run_config=config)
 
@@ -81,7 +89,7 @@ def run_training(
 ) -> tuple[dict[str, dict], dg.ExecuteInProcessResult]:
     """Run `training_job` for `universe` (dataset → SHAP feature sets → models → champions); returns per
     registered model name the candidate version and the promotion outcome, and the run's result."""
-    instance = dg.DagsterInstance.get()
+    instance = local_instance()
     add_partitions(instance, universes=[universe])
     result = defs.resolve_job_def("training_job").execute_in_process(
         instance=instance, partition_key=universe, run_config={**(run_config or {}), **QUIET}

@@ -162,3 +162,20 @@ def test_store_stats_on_an_empty_store_says_so(tmp_path):
     result = run("store", "stats", env={"TICKML_HOME": str(tmp_path)})
 
     assert result.returncode == 0 and "holds no ticks" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("path", "fmt", "symbol"),
+    [("b3/PETR4_05032025.csv", "b3", "NEWSYM"), ("binance/btcusdt_20240808.gz", "binance", None)],
+)
+def test_features_parity_reads_a_file_and_writes_nothing(tmp_path, path, fmt, symbol):
+    env = {"TICKML_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    args = ["features", "parity", str(DATA / path), "--format", fmt] + (
+        ["--symbol", symbol] if symbol else []
+    )
+
+    result = run(*args, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "all features identical" in result.stdout
+    assert list(tmp_path.iterdir()) == []  # no store, no instruments file, no Dagster home

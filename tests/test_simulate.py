@@ -14,8 +14,8 @@ from pipelines.labels import label_ticks
 from pipelines.simulate import DEMO_SIGNAL, simulate_days, simulate_session
 
 NIFTY = get_instrument("NIFTY")
-MONDAY = dt.date(2025, 3, 3)
-SATURDAY = dt.date(2025, 3, 8)
+MONDAY = dt.date(2025, 3, 10)  # an ordinary Monday at every venue (3 March was B3's Carnival)
+SATURDAY = dt.date(2025, 3, 15)
 INSTRUMENTS = ["NIFTY", "AMZN", "PETR4", "BTCUSDT"]
 
 

@@ -114,8 +114,8 @@ def _features_list(args: argparse.Namespace) -> int:
 
 def _features_parity(args: argparse.Namespace) -> int:
     from feature_store.features import parity_report
-    from feature_store.instruments import get_instrument
-    from pipelines.ingest import read_file
+    from feature_store.instruments import instrument_for
+    from pipelines.sources import read_source
     from pipelines.sources.preflight import SourceFileError, check_file
 
     try:
@@ -123,13 +123,14 @@ def _features_parity(args: argparse.Namespace) -> int:
     except SourceFileError as exc:
         print(f"tickml features parity: refused {exc}", file=sys.stderr)
         return 2
-    ticks = read_file(args.path, args.format, mapping=args.mapping, symbol=args.symbol)
+    source = read_source(args.path, args.format, mapping=args.mapping, symbol=args.symbol)
+    ticks = source.ticks
     if ticks.empty:
         print(f"{args.path}: no valid ticks to compare", file=sys.stderr)
         return 2
     worst_ok = True
     for symbol, group in ticks.groupby("symbol", sort=True):
-        report = parity_report(group.reset_index(drop=True), get_instrument(str(symbol)))
+        report = parity_report(group.reset_index(drop=True), instrument_for(str(symbol), source.venue))
         worst_ok &= report.ok
         print(report.render() if hasattr(report, "render") else report)
     return 0 if worst_ok else 1

@@ -21,5 +21,4 @@ def apply_defaults() -> dict[str, str]:
         os.environ.setdefault(key, value)
     # a progress bar per artifact download fills the terminal during training; the CLI shows its own
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     return {k: os.environ[k] for k in defaults}

@@ -56,12 +56,14 @@ def open_source(
 class AdapterResult:
     """A whole source file read in memory: the ticks it yields and the rows it quarantines.
 
-    Every row is in exactly one of them: `rows_read == len(ticks) + len(quarantine)`.
+    Every row is in exactly one of them: `rows_read == len(ticks) + len(quarantine)`. `venue` is the
+    adapter's (None when the file does not say), so a reader can resolve an undeclared symbol in memory.
     """
 
     ticks: pd.DataFrame
     quarantine: pd.DataFrame
     rows_read: int
+    venue: str | None = None
 
 
 def read_source(path: str | Path, fmt: str, **options) -> AdapterResult:
@@ -76,7 +78,7 @@ def read_source(path: str | Path, fmt: str, **options) -> AdapterResult:
         rows += len(chunk)
     frame = validate_ticks(pd.concat(ticks, ignore_index=True))
     empty = coerce_quarantine(pd.DataFrame({c: [] for c in QUARANTINE_COLUMNS}))
-    return AdapterResult(frame, pd.concat([empty, *quarantine], ignore_index=True), rows)
+    return AdapterResult(frame, pd.concat([empty, *quarantine], ignore_index=True), rows, source.venue)
 
 
 def read_lobster(
