@@ -165,7 +165,9 @@ def test_petr4_goes_from_ingest_to_a_served_champion_and_nifty_keeps_its_own(wal
     ingest = _tickml("ingest", *map(str, B3_FILES), "--format", "b3", env=walk_env)
     assert ingest.returncode == 0, ingest.stderr
 
-    train = _tickml("train", "--symbols", "PETR4", "--k", "20", "--boost-rounds", "40", env=walk_env)
+    train = _tickml(
+        "train", "--symbols", "PETR4", "--stride", "20", "--k", "10", "--boost-rounds", "20", env=walk_env
+    )
 
     assert train.returncode == 0, train.stdout + train.stderr
     assert "19 trading days 2025-03-05 .. 2025-03-31 in one run" in train.stdout
