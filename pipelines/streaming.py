@@ -25,7 +25,7 @@ import pandas as pd
 from feature_store.instruments import load_instruments
 from feature_store.schema import LABELS_15M, LABELS_30M, NULLABLE_COLUMNS, coerce_predictions, coerce_ticks
 from feature_store.store.base import TickKey, TickStore
-from pipelines.registry import MODEL_15M, MODEL_30M
+from pipelines.registry import MODEL_15M, MODEL_30M, horizon_of
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def predictions_frame(
 def _version(models: dict[str, str], base: str) -> str:
     """The version of the served model of horizon `base` (its name is `base` or a universe's `base-<u>`)."""
     for name, version in models.items():
-        if name == base or name.startswith(f"{base}-"):
+        if horizon_of(name).model_name == base:
             return version
     raise KeyError(f"no {base} model among the served {sorted(models)}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import uuid
@@ -26,15 +25,9 @@ def isolated_dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     """A Dagster instance of the test session's own: commands the tests run (`tickml ingest` adds
     partitions) never touch the project's dagster_home, which `make` exports as DAGSTER_HOME."""
     home = tmp_path_factory.mktemp("dagster_home")
-    previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(home)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(home))
         yield home
-    finally:
-        if previous is None:
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = previous
 
 
 @pytest.fixture(scope="session")
