@@ -36,7 +36,7 @@ def _champions(uri: str) -> None:
     for horizon in (HORIZON_15M, HORIZON_30M):
         trained = train_direction_model(dataset, horizon, direction_starter_v1)
         version = registry.log_and_register(trained, lineage={"benchmark": "scoring"})
-        registry.promote_if_better(horizon.model_name, version, dataset[dataset["holdout"]])
+        registry.gate_and_promote(horizon.model_name, version, dataset[dataset["holdout"]])
 
 
 def _row(name: str, latencies_ms: list[float]) -> str:

@@ -9,10 +9,19 @@ from orchestration.serving.sensors import scoring_sensor
 from orchestration.ticks.assets import raw_ticks
 from orchestration.ticks.sensors import tick_store_partitions
 from orchestration.training.assets import MODEL_ASSETS
+from orchestration.training.folds import walk_forward_folds
 from orchestration.training.selection import shap_feature_sets
 
 defs = dg.Definitions(
-    assets=[raw_ticks, tick_labels, tick_features, training_dataset, shap_feature_sets, *MODEL_ASSETS],
+    assets=[
+        raw_ticks,
+        tick_labels,
+        tick_features,
+        training_dataset,
+        shap_feature_sets,
+        walk_forward_folds,
+        *MODEL_ASSETS,
+    ],
     jobs=[ticks_job, training_job],
     sensors=[tick_store_partitions, scoring_sensor],
     resources=default_resources(),

@@ -18,3 +18,8 @@ def figure_md(fig: plt.Figure) -> dg.MetadataValue:
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)
     return dg.MetadataValue.md(f"![plot](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})")
+
+
+def png_md(png: bytes) -> dg.MetadataValue:
+    """A PNG image as markdown metadata."""
+    return dg.MetadataValue.md(f"![plot](data:image/png;base64,{base64.b64encode(png).decode()})")

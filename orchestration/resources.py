@@ -15,7 +15,7 @@ from feature_store.store import TickStore, default_home, open_store
 from pipelines import registry
 from pipelines.selection import Selection
 from pipelines.streaming import ScoringClient
-from pipelines.training import TrainedModel
+from pipelines.training import Horizon, TrainedModel
 
 
 class TickStoreResource(dg.ConfigurableResource):
@@ -78,6 +78,7 @@ class MlflowResource(dg.ConfigurableResource):
         symbols: list[str],
         lineage: dict[str, str],
         selection_run_id: str | None,
+        run_id: str | None = None,
     ) -> str:
         """Log a training run on `symbols` (pooled) and register it as a new version of the universe's
         model; returns the version."""
@@ -88,12 +89,17 @@ class MlflowResource(dg.ConfigurableResource):
             symbols=symbols,
             lineage=lineage,
             selection_run_id=selection_run_id,
+            run_id=run_id,
             uri=self.tracking_uri,
         )
 
-    def promote(self, name: str, version: str, holdout: pd.DataFrame) -> registry.PromotionDecision:
-        """Move the champion alias to `version` if it beats the champion on `holdout`."""
-        return registry.promote_if_better(name, version, holdout, uri=self.tracking_uri)
+    def challenge_run(self, name: str, horizon: Horizon):
+        """The MLflow run a challenge nests its trials under and registers its candidate into."""
+        return registry.start_challenge_run(name, horizon, uri=self.tracking_uri)
+
+    def gate(self, name: str, version: str, holdout: pd.DataFrame) -> registry.PromotionDecision:
+        """Run the promotion gate on `holdout`; the champion alias moves only when the candidate passes."""
+        return registry.gate_and_promote(name, version, holdout, uri=self.tracking_uri)
 
     def champion_version(self, name: str) -> str | None:
         return registry.champion_version(name, uri=self.tracking_uri)

@@ -1,4 +1,4 @@
-"""Training datasets: features joined with labels, filtered by the consensus rule, split by time."""
+"""Training datasets: features joined with labels, every labelled tick (strided), split by time."""
 
 from __future__ import annotations
 
@@ -27,10 +27,11 @@ def build_dataset(
 ) -> pd.DataFrame:
     """Features with `day`, both labels, `consensus` and `holdout`, for training and honest evaluation.
 
-    Training days keep the rows that pass the consensus filter (the reference design trains on them).
-    The last `holdout_days` days keep every labelled tick: the filter picks rows by their future, so
-    scoring only those would flatter a model that must score every tick live. `stride` keeps every k-th
-    tick of a day: neighbours share almost their whole label horizon, so more adds little evidence.
+    Every labelled tick is kept, on training and held-out days alike: live scoring sees every tick, so
+    models train on that population and are scored on it. `consensus` marks the rows the reference
+    design's filter keeps (it picks rows by their future): a training option, never the scoring
+    population. `stride` keeps every k-th tick of a day: neighbours share almost their whole label
+    horizon, so more adds little evidence.
     """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
@@ -45,7 +46,7 @@ def build_dataset(
     joined = mark_holdout(
         joined.assign(consensus=consensus_mask(joined, instrument).to_numpy()), holdout_days
     )
-    return joined[joined["consensus"] | joined["holdout"]].reset_index(drop=True)
+    return joined.reset_index(drop=True)
 
 
 def split_by_days(
@@ -53,9 +54,8 @@ def split_by_days(
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[dt.date]]:
     """Train on all but the last `holdout_days` trading days; hold those out.
 
-    Labels never look past their own session's close, so a split at a day boundary is already purged:
-    no training label overlaps a held-out tick, and the overnight gap is an embargo longer than the
-    30-minute horizon. (Purged walk-forward over many folds comes with the model challenge.)
+    Training then purges rows whose label reaches the held-out span (`pipelines.validation`): in a
+    day-session market none does, labels end at the close; in a 24-hour market the last half hour does.
     """
     days = sorted(dataset["day"].unique())
     if holdout_days < 1 or holdout_days >= len(days):
@@ -76,13 +76,13 @@ def mark_holdout(dataset: pd.DataFrame, holdout_days: int) -> pd.DataFrame:
 
 
 def split_dataset(dataset: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[dt.date]]:
-    """(training rows: consensus rows of the other days; held-out rows: every labelled tick of the
-    held-out days; the held-out days), by the dataset's `holdout` and `consensus` columns."""
+    """(every row of the training days; every row of the held-out days; the held-out days), by the
+    dataset's `holdout` column. Training is purged against the held-out span separately."""
     missing = {"holdout", "consensus"} - set(dataset.columns)
     if missing:
         raise KeyError(f"dataset lacks columns {sorted(missing)}; build it with build_dataset")
     held = dataset[dataset["holdout"]]
-    return dataset[~dataset["holdout"] & dataset["consensus"]], held, sorted(held["day"].unique())
+    return dataset[~dataset["holdout"]], held, sorted(held["day"].unique())
 
 
 def class_balance(labels: pd.Series) -> dict[str, int]:
@@ -131,7 +131,7 @@ def simulated_dataset(
     stride: int = 10,
     holdout_days: int = 1,
 ) -> pd.DataFrame:
-    """A consensus-filtered dataset over `days` simulated sessions, the last `holdout_days` held out."""
+    """A dataset over `days` simulated sessions, the last `holdout_days` held out."""
     features, labels = [], []
     for day in instrument.trading_days(first_day, days):
         ticks = simulate_session(instrument, day, seed=seed, signal=signal)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from feature_store.features import FeatureSet
 from pipelines.dataset import split_by_days, split_dataset
+from pipelines.families import LightGBMFamily
 from pipelines.plots import plt
-from pipelines.training import DEFAULT_PARAMS, Horizon, matrix
+from pipelines.training import Horizon, matrix
 
 
 @dataclass(frozen=True)
@@ -61,14 +61,12 @@ def shap_select(
         raise ValueError(f"k must be >= 1, got {k}")
     train, _, _ = split_dataset(dataset)
     fit, explain, _ = split_by_days(train, 1)
-    index = {c: i for i, c in enumerate(horizon.classes)}
-    probe_params = {**DEFAULT_PARAMS, **(params or {})}
-    rounds = int(probe_params.pop("num_boost_round"))
-    probe_params.pop("early_stopping_rounds", None)
-    booster = lgb.train(
-        {**probe_params, "objective": "multiclass", "num_class": len(horizon.classes), "verbosity": -1},
-        lgb.Dataset(matrix(fit, candidates), label=fit[horizon.label_column].map(index).to_numpy()),
-        num_boost_round=min(rounds, 100),
+    probe = LightGBMFamily()
+    booster = probe.fit(
+        matrix(fit, candidates),
+        horizon.codes(fit[horizon.label_column]),
+        len(horizon.classes),
+        {**probe.defaults(), **(params or {})},
     )
     sample = (
         explain.sample(min(max_rows, len(explain)), random_state=7) if len(explain) > max_rows else explain

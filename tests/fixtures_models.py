@@ -19,10 +19,19 @@ SMALL_PARAMS = {"num_boost_round": 30, "num_leaves": 15}
 FIRST_DAY = dt.date(2026, 10, 19)
 
 
-def small_dataset(days: int = 4, *, seed: int = 11, signal: float = 1.0, stride: int = 10) -> pd.DataFrame:
-    """A consensus-filtered dataset over `days` simulated NIFTY sessions."""
+def small_dataset(
+    days: int = 8, *, seed: int = 11, signal: float = 2.0, stride: int = 10, holdout_days: int = 4
+) -> pd.DataFrame:
+    """A dataset over `days` simulated NIFTY sessions with a strong planted signal, so that a small
+    model passes the promotion gate against the training prior."""
     return simulated_dataset(
-        get_instrument("NIFTY"), FIRST_DAY, days, seed=seed, signal=signal, stride=stride
+        get_instrument("NIFTY"),
+        FIRST_DAY,
+        days,
+        seed=seed,
+        signal=signal,
+        stride=stride,
+        holdout_days=holdout_days,
     )
 
 
@@ -42,7 +51,7 @@ def champions(tmp_path_factory: pytest.TempPathFactory, model_dataset: pd.DataFr
             trained = train_direction_model(model_dataset, horizon, direction_starter_v1, params=SMALL_PARAMS)
             version = registry.log_and_register(trained, lineage={"test": "champions fixture"})
             held = model_dataset[model_dataset["holdout"]]
-            assert registry.promote_if_better(horizon.model_name, version, held).promoted
+            assert registry.gate_and_promote(horizon.model_name, version, held).promoted
         yield uri
     finally:
         if previous is None:

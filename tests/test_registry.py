@@ -20,11 +20,10 @@ def fresh_mlflow(tmp_path, monkeypatch) -> str:
     return uri
 
 
-# Deep trees on single rows, a huge learning rate and no early stopping: an overconfident, overfit model
+# Deep trees on single rows and a huge learning rate: an overconfident, overfit model
 # whose held-out log loss is far worse than a regularised one's.
 OVERFIT = {
     "num_boost_round": 60,
-    "early_stopping_rounds": 60,
     "learning_rate": 0.8,
     "num_leaves": 255,
     "min_data_in_leaf": 1,
@@ -42,38 +41,98 @@ def _register(dataset, **params):
     return trained, version, dataset[dataset["holdout"]]
 
 
-def test_first_version_becomes_champion(fresh_mlflow, model_dataset):
+def test_first_version_that_beats_the_prior_becomes_champion_with_its_numbers(fresh_mlflow, model_dataset):
     _, version, held = _register(model_dataset)
 
-    decision = registry.promote_if_better(HORIZON_15M.model_name, version, held)
+    decision = registry.gate_and_promote(HORIZON_15M.model_name, version, held)
 
-    assert decision.promoted and decision.reason.startswith("first version")
+    assert decision.promoted and decision.reason.startswith("passed: vs prior")
+    assert decision.lower_bound > 0 and decision.candidate_log_loss < decision.prior_log_loss
     assert registry.champion_version(HORIZON_15M.model_name) == version
+    tags = registry.configure().get_model_version(HORIZON_15M.model_name, version).tags
+    assert tags["gate.decision"] == "passed"
+    assert float(tags["gate.candidate_log_loss"]) < float(tags["gate.prior_log_loss"])
+    assert float(tags["gate.lower_bound"]) == pytest.approx(decision.lower_bound, abs=1e-6)
+    history = registry.alias_history(HORIZON_15M.model_name)
+    assert [(h["version"], h["replaced"]) for h in history] == [(version, None)]
 
 
-def test_worse_challenger_is_rejected_and_reason_recorded(fresh_mlflow, model_dataset):
+def test_a_first_version_that_does_not_beat_the_prior_is_refused_and_nothing_is_served(
+    fresh_mlflow, model_dataset
+):
+    _, weak, held = _register(model_dataset, **OVERFIT)
+
+    decision = registry.gate_and_promote(HORIZON_15M.model_name, weak, held)
+
+    assert not decision.promoted and decision.reason.startswith("refused: vs prior")
+    assert registry.champion_version(HORIZON_15M.model_name) is None
+    assert registry.alias_history(HORIZON_15M.model_name) == []
+    with pytest.raises(registry.NoChampion, match="no version has passed the promotion gate"):
+        registry.load_champion(HORIZON_15M.model_name)
+
+
+def test_worse_candidate_is_refused_against_the_champion_and_reason_recorded(fresh_mlflow, model_dataset):
     _, good, held = _register(model_dataset)
-    registry.promote_if_better(HORIZON_15M.model_name, good, held)
+    registry.gate_and_promote(HORIZON_15M.model_name, good, held)
     _, weak, _ = _register(model_dataset, **OVERFIT)
 
-    decision = registry.promote_if_better(HORIZON_15M.model_name, weak, held)
+    decision = registry.gate_and_promote(HORIZON_15M.model_name, weak, held)
 
     assert not decision.promoted
-    assert decision.champion == good and decision.champion_log_loss < decision.challenger_log_loss
+    assert decision.champion == good and decision.champion_log_loss < decision.candidate_log_loss
     assert registry.champion_version(HORIZON_15M.model_name) == good
     tags = registry.configure().get_model_version(HORIZON_15M.model_name, weak).tags
-    assert tags["promotion.decision"] == "rejected" and "does not beat" in tags["promotion.reason"]
+    assert tags["gate.decision"] == "refused" and f"vs champion v{good}" in tags["gate.reason"]
+    assert float(tags["gate.lower_bound_vs_champion"]) < 0
 
 
-def test_better_challenger_takes_the_alias(fresh_mlflow, model_dataset):
-    _, weak, held = _register(model_dataset, **OVERFIT)
-    registry.promote_if_better(HORIZON_15M.model_name, weak, held)
+def test_an_equal_candidate_cannot_take_the_alias(fresh_mlflow, model_dataset):
+    _, first, held = _register(model_dataset)
+    registry.gate_and_promote(HORIZON_15M.model_name, first, held)
+    _, same, _ = _register(model_dataset)  # the same data and seed: the same model
+
+    decision = registry.gate_and_promote(HORIZON_15M.model_name, same, held)
+
+    assert not decision.promoted and registry.champion_version(HORIZON_15M.model_name) == first
+
+
+def test_better_candidate_takes_the_alias_and_the_history_says_why(fresh_mlflow, model_dataset):
+    _, weak, held = _register(model_dataset, num_boost_round=3, learning_rate=0.05, num_leaves=4)
+    assert registry.gate_and_promote(HORIZON_15M.model_name, weak, held).promoted
     _, good, _ = _register(model_dataset)
 
-    decision = registry.promote_if_better(HORIZON_15M.model_name, good, held)
+    decision = registry.gate_and_promote(HORIZON_15M.model_name, good, held)
 
     assert decision.promoted and decision.champion == weak
     assert registry.champion_version(HORIZON_15M.model_name) == good
+    history = registry.alias_history(HORIZON_15M.model_name)
+    assert [(h["version"], h["replaced"]) for h in history] == [(weak, None), (good, weak)]
+    assert f"vs champion v{weak}" in history[-1]["reason"]
+
+
+def test_promotion_report_is_attached_to_the_version(fresh_mlflow, model_dataset):
+    _, version, held = _register(model_dataset)
+
+    decision = registry.gate_and_promote(HORIZON_15M.model_name, version, held)
+
+    run_id = registry.configure().get_model_version(HORIZON_15M.model_name, version).run_id
+    files = {a.path for a in registry.configure().list_artifacts(run_id, "promotion")}
+    assert {
+        "promotion/report.md",
+        "promotion/reliability.png",
+        "promotion/confusion_matrix.png",
+        "promotion/block_differences.png",
+    } <= files
+    assert "| prior |" in decision.report and "reliability.png" in decision.report
+    assert set(decision.figures) == {"reliability.png", "confusion_matrix.png", "block_differences.png"}
+
+
+def test_a_champion_that_never_passed_the_gate_is_not_served(fresh_mlflow, model_dataset):
+    _, version, _ = _register(model_dataset)
+    registry.configure().set_registered_model_alias(HORIZON_15M.model_name, registry.CHAMPION, version)
+
+    with pytest.raises(registry.NoChampion, match="never passed the promotion gate"):
+        registry.load_champion(HORIZON_15M.model_name)
 
 
 def test_version_carries_feature_set_and_lineage(fresh_mlflow, model_dataset):
@@ -91,7 +150,7 @@ def test_version_carries_feature_set_and_lineage(fresh_mlflow, model_dataset):
 
 
 def test_load_champion_without_alias_says_how_to_get_one(fresh_mlflow):
-    with pytest.raises(LookupError, match="no 'champion' alias"):
+    with pytest.raises(LookupError, match="has no 'champion'.*`tickml train`"):
         registry.load_champion(HORIZON_15M.model_name)
 
 
@@ -105,12 +164,12 @@ def test_default_tracking_uri_is_sqlite_under_mlruns(monkeypatch, tmp_path):
 
 def test_promotion_says_when_the_champion_trained_on_the_held_out_days(fresh_mlflow, model_dataset):
     _, first, held = _register(model_dataset)
-    registry.promote_if_better(HORIZON_15M.model_name, first, held)
+    registry.gate_and_promote(HORIZON_15M.model_name, first, held)
     # the same days, split one day later: the champion's held-out day is now the challenger's too,
     # and the challenger's held-out day was one the champion trained on
-    shifted = mark_holdout(model_dataset.drop(columns="holdout"), 2)
+    shifted = mark_holdout(model_dataset.drop(columns="holdout"), 6)
     _, second, shifted_held = _register(shifted)
 
-    decision = registry.promote_if_better(HORIZON_15M.model_name, second, shifted_held)
+    decision = registry.gate_and_promote(HORIZON_15M.model_name, second, shifted_held)
 
-    assert "trained on 1 of these 2 days" in decision.reason and "in-sample" in decision.reason
+    assert "trained on 2 of these held-out days" in decision.reason and "in-sample" in decision.reason

@@ -150,7 +150,7 @@ def walk_env(tmp_path, monkeypatch) -> dict:
     for horizon in (HORIZON_15M, HORIZON_30M):
         trained = train_direction_model(dataset, horizon, direction_starter_v1, params=SMALL_PARAMS)
         version = registry.log_and_register(trained, symbols=["NIFTY"])
-        assert registry.promote_if_better(horizon.model_name, version, dataset[dataset["holdout"]]).promoted
+        assert registry.gate_and_promote(horizon.model_name, version, dataset[dataset["holdout"]]).promoted
     (tmp_path / "dagster").mkdir()
     return {
         **os.environ,

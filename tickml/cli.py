@@ -12,11 +12,20 @@ from tickml.data_commands import _date, add_commands
 from tickml.train import add_command as add_train_command
 
 
+def _signal(args: argparse.Namespace) -> float:
+    """--signal, or the demo's signal (imported only when needed: the simulator is slow to import)."""
+    if args.signal is not None:
+        return args.signal
+    from pipelines.simulate import DEMO_SIGNAL
+
+    return DEMO_SIGNAL
+
+
 def _demo(args: argparse.Namespace) -> int:
     from tickml.demo import run_demo
 
     summary = run_demo(
-        days=args.days, live_minutes=args.live_minutes, speed=args.speed, seed=args.seed, signal=args.signal
+        days=args.days, live_minutes=args.live_minutes, speed=args.speed, seed=args.seed, signal=_signal(args)
     )
     print(summary.render())
     return 0
@@ -86,7 +95,7 @@ def _feed(args: argparse.Namespace) -> int:
     from pipelines.simulate import simulate_session
 
     instrument = get_instrument(args.symbol)
-    ticks = simulate_session(instrument, args.day, seed=args.seed, signal=args.signal)
+    ticks = simulate_session(instrument, args.day, seed=args.seed, signal=_signal(args))
     if ticks.empty:
         print(f"{args.day} is not a trading day for {args.symbol}", file=sys.stderr)
         return 2
@@ -115,7 +124,9 @@ def _simulate(args: argparse.Namespace) -> int:
     instrument, store, stored = get_instrument(args.symbol), open_store(), 0
     try:
         for day in tqdm(instrument.trading_days(args.start, args.days), desc="simulating", unit="day"):
-            stored += store.write_ticks(simulate_session(instrument, day, seed=args.seed, signal=args.signal))
+            stored += store.write_ticks(
+                simulate_session(instrument, day, seed=args.seed, signal=_signal(args))
+            )
     finally:
         store.close()
     print(f"stored {stored:,} new ticks of {args.symbol}")
@@ -125,7 +136,12 @@ def _simulate(args: argparse.Namespace) -> int:
 def _sim_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--symbol", default="NIFTY", help="instrument from instruments.yaml (default NIFTY)")
     p.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
-    p.add_argument("--signal", type=float, default=1.0, help="order-flow signal strength; 0 = random walk")
+    p.add_argument(
+        "--signal",
+        type=float,
+        default=None,
+        help="order-flow signal strength (default: the demo's, pipelines.simulate.DEMO_SIGNAL); 0 = random walk",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -142,7 +158,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--live-minutes", type=int, default=35, help="market minutes streamed live (default 35)")
     p.add_argument("--speed", type=float, default=60.0, help="live replay speed, x real time (default 60)")
     p.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
-    p.add_argument("--signal", type=float, default=1.0, help="simulator signal strength (default 1.0)")
+    p.add_argument(
+        "--signal",
+        type=float,
+        default=None,
+        help="simulator signal strength (default: the demo's, pipelines.simulate.DEMO_SIGNAL); 0 is a random "
+        "walk, where the gate must refuse and nothing is served",
+    )
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("serve", help="serve both @champion models over HTTP with `bentoml serve`")

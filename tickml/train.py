@@ -27,16 +27,39 @@ def _universe(args: argparse.Namespace):
     return get_universe()
 
 
-def _training_config(args: argparse.Namespace) -> dict:
-    boost = {"num_boost_round": args.boost_rounds}
+def training_config(
+    *,
+    stride: int,
+    holdout_days: int,
+    k: int,
+    folds: int,
+    trials: int,
+    timeout_s: float,
+    families: list[str],
+    rows: str = "all",
+) -> dict:
+    """The run config of `training_job`: dataset, SHAP, folds and the challenge of both models."""
+    challenge = {"trials": trials, "timeout_s": timeout_s, "families": families, "rows": rows}
     return {
         "ops": {
-            "training_dataset": {"config": {"stride": args.stride, "holdout_days": args.holdout_days}},
-            "shap_feature_sets": {"config": {"k": args.k}},
-            "direction_15m_model": {"config": boost},
-            "direction_30m_model": {"config": boost},
+            "training_dataset": {"config": {"stride": stride, "holdout_days": holdout_days}},
+            "shap_feature_sets": {"config": {"k": k}},
+            "walk_forward_folds": {"config": {"folds": folds}},
+            "direction_15m_model": {"config": challenge},
+            "direction_30m_model": {"config": challenge},
         }
     }
+
+
+def print_outcomes(outcomes: dict[str, dict]) -> None:
+    """One line per model: candidate, gate verdict with its numbers, and the champion afterwards."""
+    for name, o in outcomes.items():
+        verdict = "PROMOTED" if o["promoted"] else "REFUSED"
+        print(
+            f"  {name} v{o['version']} {verdict} by the gate: held-out log loss {o['candidate_log_loss']:.4f} "
+            f"vs training prior {o['prior_log_loss']:.4f}, 95% lower bound of the gain {o['lower_bound']:+.4f}; "
+            f"champion: {'v' + o['champion'] if o['champion'] else 'none'}"
+        )
 
 
 def train(args: argparse.Namespace) -> int:
@@ -84,18 +107,33 @@ def train(args: argparse.Namespace) -> int:
         )
     started = time.monotonic()
     with tqdm(total=1, desc="dataset → SHAP → models → champions", unit="run") as bar:
-        outcomes, result = run_training(universe.name, _training_config(args))
+        outcomes, result = run_training(
+            universe.name,
+            training_config(
+                stride=args.stride,
+                holdout_days=args.holdout_days,
+                k=args.k,
+                folds=args.folds,
+                trials=args.trials,
+                timeout_s=args.timeout,
+                families=args.families,
+                rows=args.rows,
+            ),
+        )
         bar.update()
     seconds = time.monotonic() - started
     print(f"training run {result.run_id[:8]}: {seconds:.1f} s")
-    for name, outcome in outcomes.items():
-        verdict = "promoted" if outcome["promoted"] else "not promoted"
-        print(
-            f"  {name} v{outcome['version']} {verdict}; champion v{outcome['champion']}: {outcome['reason']}"
-        )
+    print_outcomes(outcomes)
     if failed:
         print(f"asset checks failed: {', '.join(failed)} (see the runs in the Dagster UI)", file=sys.stderr)
-    print(f"serve these champions: tickml serve --universe {universe.name}")
+    if all(o["champion"] for o in outcomes.values()):
+        print(f"serve these champions: tickml serve --universe {universe.name}")
+    else:
+        print(
+            "no champion for " + ", ".join(n for n, o in outcomes.items() if not o["champion"]) + ": nothing "
+            "to serve there until a version passes the gate (more days, or a market with more to learn); "
+            "each version's promotion report is in MLflow"
+        )
     return 0
 
 
@@ -104,9 +142,11 @@ def add_command(sub) -> None:
         "train",
         help="train a universe's models on the days in the store, through Dagster (runs show in the UI)",
         description="Runs ticks_job over each symbol's stored trading days (one run per symbol), then "
-        "training_job for the universe: dataset, SHAP feature sets, both direction models registered "
-        "under the universe's names, champion promotion. The default universe owns direction-15m and "
-        "direction-30m; another universe gets direction-15m-<name> and direction-30m-<name>.",
+        "training_job for the universe: dataset, SHAP feature sets, purged walk-forward folds, a "
+        "LightGBM-vs-CatBoost challenge tuned by Optuna per horizon, the candidates registered under the "
+        "universe's names, and the promotion gate (champion only past the training prior). The default "
+        "universe owns direction-15m and direction-30m; another universe gets "
+        "direction-15m-<name> and direction-30m-<name>.",
     )
     p.add_argument(
         "--symbols", nargs="+", metavar="SYMBOL", help="symbols to pool (a universe is declared for them)"
@@ -117,5 +157,25 @@ def add_command(sub) -> None:
         "--holdout-days", type=int, default=2, help="last days of each symbol held out (default 2)"
     )
     p.add_argument("--k", type=int, default=71, help="features kept by SHAP per horizon (default 71)")
-    p.add_argument("--boost-rounds", type=int, default=200, help="LightGBM boosting rounds (default 200)")
+    p.add_argument("--folds", type=int, default=3, help="walk-forward folds (default 3)")
+    p.add_argument(
+        "--trials", type=int, default=4, help="Optuna trials per model family and horizon (default 4)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=25.0, help="Optuna seconds per family and horizon (default 25)"
+    )
+    p.add_argument(
+        "--families",
+        nargs="+",
+        default=["lightgbm", "catboost"],
+        choices=["lightgbm", "catboost"],
+        help="model families that challenge each other (default both)",
+    )
+    p.add_argument(
+        "--rows",
+        default="all",
+        choices=["all", "consensus", "consensus_weight"],
+        help="training rows: every labelled tick (default), the consensus filter's, or all with consensus "
+        "rows weighted up",
+    )
     p.set_defaults(func=train)
