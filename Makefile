@@ -8,7 +8,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 export TICKML_HOME ?= $(CURDIR)/.tickml
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test bench ui serve stream feed lint clean
+.PHONY: install demo test bench honesty ui serve stream feed lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+honesty: $(STAMP)
+	$(BIN)/python -m benchmarks --only honesty
 
 ui: $(STAMP)
 	@echo "Dagster UI on http://127.0.0.1:3000, MLflow UI on http://127.0.0.1:5000 (Ctrl-C stops both)"

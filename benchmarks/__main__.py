@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import platform
 
-from benchmarks import features, ingest, scoring
+from benchmarks import challenge, features, honesty, ingest, scoring
+
+BENCHMARKS = ("features", "scoring", "ingest", "challenge", "honesty")
 
 
 def main() -> int:
@@ -13,13 +15,24 @@ def main() -> int:
     parser.add_argument(
         "--ticks", type=int, default=2000, help="single-tick requests per path (default 2000)"
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=BENCHMARKS,
+        default=list(BENCHMARKS),
+        help="benchmarks to run (default all)",
+    )
     args = parser.parse_args()
     print(f"# tickml benchmarks on {platform.node()} ({platform.processor() or platform.machine()})\n")
-    print(features.run())
-    print()
-    print(scoring.run(ticks=args.ticks))
-    print()
-    print(ingest.run())
+    runs = {
+        "features": features.run,
+        "scoring": lambda: scoring.run(ticks=args.ticks),
+        "ingest": ingest.run,
+        "challenge": challenge.run,
+        "honesty": honesty.run,
+    }
+    for name in args.only:
+        print(runs[name](), end="\n\n", flush=True)
     return 0
 
 

@@ -32,11 +32,16 @@ REQUEST = TypeAdapter(Ticks)  # the service's own request validation
 
 def _champions(uri: str) -> None:
     os.environ["MLFLOW_TRACKING_URI"] = uri
-    dataset = simulated_dataset(get_instrument("NIFTY"), FIRST_DAY, 4, seed=5, stride=10)
+    # a strong planted signal and 4 held-out days: enough evidence for both models to pass the gate
+    dataset = simulated_dataset(
+        get_instrument("NIFTY"), FIRST_DAY, 8, seed=11, signal=2.0, stride=10, holdout_days=4
+    )
     for horizon in (HORIZON_15M, HORIZON_30M):
         trained = train_direction_model(dataset, horizon, direction_starter_v1)
         version = registry.log_and_register(trained, lineage={"benchmark": "scoring"})
-        registry.gate_and_promote(horizon.model_name, version, dataset[dataset["holdout"]])
+        decision = registry.gate_and_promote(horizon.model_name, version, dataset[dataset["holdout"]])
+        if not decision.promoted:
+            raise RuntimeError(f"benchmark champion refused by the gate: {decision.reason}")
 
 
 def _row(name: str, latencies_ms: list[float]) -> str:

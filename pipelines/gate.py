@@ -3,7 +3,8 @@
 Neighbouring ticks share most of their label horizon, so row-level differences are far from
 independent. The held-out span is cut into blocks of wall-clock time at least one label horizon long;
 the per-block mean difference in log loss (baseline minus candidate) is close to independent from block
-to block, and a bootstrap over blocks (scipy's BCa) gives a one-sided lower bound of the improvement.
+to block. The improvement is the mean over rows (baseline minus candidate log loss); a bootstrap that
+resamples whole blocks (scipy's BCa, paired block sums and sizes) gives its one-sided lower bound.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Comparison:
     baseline: str  # "prior" or "champion vN"
     candidate_log_loss: float
     baseline_log_loss: float
-    improvement: float  # mean over blocks of (baseline - candidate) block log loss
+    improvement: float  # mean over held-out rows of (baseline - candidate) log loss
     lower_bound: float  # one-sided `CONFIDENCE` lower bound of `improvement`
     blocks: int
     block_differences: np.ndarray  # per block, in time order
@@ -71,17 +72,22 @@ def compare(
     if not (len(candidate_losses) == len(baseline_losses) == len(blocks)):
         raise ValueError("candidate, baseline and blocks must be row-aligned")
     count = int(blocks.max()) + 1 if len(blocks) else 0
-    sizes = np.bincount(blocks, minlength=count)
+    sizes = np.bincount(blocks, minlength=count).astype(np.float64)
     keep = sizes > 0
-    diff = (np.bincount(blocks, baseline_losses - candidate_losses, minlength=count)[keep]) / sizes[keep]
+    sums, sizes = np.bincount(blocks, baseline_losses - candidate_losses, minlength=count)[keep], sizes[keep]
+    diff = sums / sizes
+    # the improvement is the row-weighted mean (every held-out tick counts once), resampled by block
+    improvement = float(sums.sum() / sizes.sum()) if len(sums) else float("nan")
     if len(diff) < 2:
         lower = -np.inf
     elif np.allclose(diff, diff[0]):
         lower = float(diff[0])  # no spread to resample (a candidate identical to the baseline: 0)
     else:
         result = stats.bootstrap(
-            (diff,),
-            np.mean,
+            (sums, sizes),
+            _ratio,
+            paired=True,
+            vectorized=True,
             confidence_level=confidence,
             alternative="greater",
             n_resamples=RESAMPLES,
@@ -90,21 +96,25 @@ def compare(
         )
         lower = float(result.confidence_interval.low)
         if not np.isfinite(lower):  # BCa degenerates on tiny samples; fall back to the percentile bound
-            lower = float(np.quantile(_resampled_means(diff, seed), 1 - confidence))
+            lower = float(np.quantile(_resampled_ratios(sums, sizes, seed), 1 - confidence))
     return Comparison(
         baseline,
         float(candidate_losses.mean()),
         float(baseline_losses.mean()),
-        float(diff.mean()) if len(diff) else float("nan"),
+        improvement,
         lower,
         int(len(diff)),
         diff,
     )
 
 
-def _resampled_means(diff: np.ndarray, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return diff[rng.integers(0, len(diff), (RESAMPLES, len(diff)))].mean(axis=1)
+def _ratio(sums: np.ndarray, sizes: np.ndarray, axis: int = -1) -> np.ndarray:
+    return sums.sum(axis=axis) / sizes.sum(axis=axis)
+
+
+def _resampled_ratios(sums: np.ndarray, sizes: np.ndarray, seed: int) -> np.ndarray:
+    pick = np.random.default_rng(seed).integers(0, len(sums), (RESAMPLES, len(sums)))
+    return sums[pick].sum(axis=1) / sizes[pick].sum(axis=1)
 
 
 @dataclass(frozen=True)

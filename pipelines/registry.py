@@ -254,9 +254,9 @@ class NoChampion(LookupError):
     """A registered model has no champion that passed the promotion gate: nothing may be served."""
 
 
-def load_champion(name: str, *, uri: str | None = None) -> LoadedModel:
-    """Load `models:/<name>@champion`; raises NoChampion, saying what to do, when there is none or when
-    the version behind the alias never passed the promotion gate."""
+def vetted_champion(name: str, *, uri: str | None = None) -> str:
+    """The version behind `name@champion` when it passed the promotion gate; raises NoChampion, saying
+    what to do, when there is none or when that version never passed the gate."""
     version = champion_version(name, uri=uri)
     where = uri or tracking_uri()
     if version is None:
@@ -272,7 +272,12 @@ def load_champion(name: str, *, uri: str | None = None) -> LoadedModel:
             f"(gate.decision={mv.tags.get('gate.decision', 'none')!r}); it is not served. Retrain "
             f"(`tickml train`) or remove the alias"
         )
-    return load_version(name, version, uri=uri)
+    return version
+
+
+def load_champion(name: str, *, uri: str | None = None) -> LoadedModel:
+    """Load `models:/<name>@champion` once it passed the promotion gate (see `vetted_champion`)."""
+    return load_version(name, vetted_champion(name, uri=uri), uri=uri)
 
 
 @dataclass(frozen=True)

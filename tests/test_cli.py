@@ -95,6 +95,17 @@ def test_serve_answers_http_on_the_requested_port(champions, tmp_path):
     assert proc.poll() is not None
 
 
+def test_serve_without_a_vetted_champion_says_so_in_one_line_and_starts_nothing(tmp_path):
+    result = run("serve", "--port", "1", env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"})
+
+    assert result.returncode == 3 and result.stdout == ""
+    # (MLflow itself logs creating the empty store's tables)
+    lines = [line for line in result.stderr.splitlines() if "mlflow.store.db.utils" not in line]
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("tickml serve: nothing to serve: registered model 'direction-15m' has no")
+    assert "`tickml train`" in lines[0]
+
+
 def test_stream_once_scores_new_ticks_and_keeps_its_cursor(scoring_service, fresh_day, tmp_path):
     ticks = simulate_session(get_instrument("NIFTY"), fresh_day("NIFTY"), seed=31, signal=1.0).iloc[:250]
     open_store(home=tmp_path).write_ticks(ticks)

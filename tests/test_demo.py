@@ -27,17 +27,32 @@ def _int(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-def test_demo_runs_the_whole_path_and_leaves_nothing_running(tmp_path):
-    env = {
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "TICKML_HOME": str(tmp_path / "home"),
         "DAGSTER_HOME": str(tmp_path / "dagster"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
     }
+
+
+def _gate_lines(stdout: str) -> list[tuple[float, float, str, float]]:
+    """(held-out log loss, prior log loss, verdict, lower bound) of each model in the summary."""
+    found = re.findall(
+        r"held-out log loss ([\d.]+) vs training prior ([\d.]+) .*gate (PASSED|REFUSED), 95% lower bound of the "
+        r"gain ([+-][\d.]+)",
+        stdout,
+    )
+    return [(float(a), float(b), v, float(c)) for a, b, v, c in found]
+
+
+def test_demo_runs_the_whole_path_with_champions_that_beat_the_prior(tmp_path):
+    env = _env(tmp_path)
     before = _served_pids()
 
+    # the demo's own training days and signal; only the live part is shorter
     result = subprocess.run(
-        [TICKML, "demo", "--days", "5", "--live-minutes", "4", "--speed", "240"],
+        [TICKML, "demo", "--live-minutes", "4", "--speed", "240"],
         capture_output=True,
         text=True,
         timeout=900,
@@ -45,6 +60,11 @@ def test_demo_runs_the_whole_path_and_leaves_nothing_running(tmp_path):
     )
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    gates = _gate_lines(result.stdout)
+    assert len(gates) == 2
+    for model_ll, prior_ll, verdict, lower in gates:
+        assert verdict == "PASSED" and lower > 0 and model_ll < prior_ll
+    assert re.search(r"trade filter, held out  \d+ of [\d,]+ held-out ticks allowed a trade", result.stdout)
     live, probes = map(
         _int, re.search(r"([\d,]+) ticks streamed \+ (\d+) single-tick", result.stdout).groups()
     )
@@ -55,11 +75,27 @@ def test_demo_runs_the_whole_path_and_leaves_nothing_running(tmp_path):
     assert re.search(r"single tick: p50 [\d.]+ ms, p99 [\d.]+ ms", result.stdout)
     with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         runs = instance.get_runs()
-        # the 5 symbol-days as one run (a single-run backfill), then one training run
+        # the 10 symbol-days as one run (a single-run backfill), then one training run
         assert sorted(r.job_name for r in runs) == ["ticks_job", "training_job"]
         assert all(r.status == DagsterRunStatus.SUCCESS for r in runs)
-        assert len(instance.get_materialized_partitions(AssetKey("tick_features"))) == 5
+        assert len(instance.get_materialized_partitions(AssetKey("tick_features"))) == 10
     client = MlflowClient(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
     for name in ("direction-15m", "direction-30m"):
         assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     assert _served_pids() - before == set()
+
+
+def test_demo_on_a_random_walk_refuses_both_candidates_and_serves_nothing(tmp_path):
+    env = _env(tmp_path)
+
+    result = subprocess.run(
+        [TICKML, "demo", "--days", "6", "--signal", "0"], capture_output=True, text=True, timeout=900, env=env
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    gates = _gate_lines(result.stdout)
+    assert [g[2] for g in gates] == ["REFUSED", "REFUSED"] and all(g[3] <= 0 for g in gates)
+    assert "live session            skipped: no champion for direction-15m, direction-30m" in result.stdout
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
+    for name in ("direction-15m", "direction-30m"):
+        assert client.get_registered_model(name).aliases == {}

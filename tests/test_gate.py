@@ -69,3 +69,15 @@ def test_decide_needs_every_baseline_beaten():
     assert "vs prior" in decision.reason and "vs champion v1" in decision.reason
     assert decision.lower_bound == vs_champion.lower_bound
     assert gate.decide([vs_prior]).passed
+
+
+def test_every_held_out_tick_counts_once_so_a_tiny_block_cannot_carry_the_verdict():
+    # 40 blocks of 100 rows with no gain, and one block of 3 rows with a huge one
+    baseline = np.ones(4003)
+    candidate = np.r_[np.ones(4000), np.full(3, 0.01)]
+    blocks = np.r_[np.repeat(np.arange(40), 100), np.full(3, 40)]
+
+    comparison = gate.compare(candidate, baseline, blocks, baseline="prior")
+
+    assert comparison.improvement == pytest.approx(3 * 0.99 / 4003)
+    assert comparison.block_differences.max() == pytest.approx(0.99) and not comparison.passed

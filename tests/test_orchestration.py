@@ -18,6 +18,7 @@ from orchestration.resources import DatasetIOManager, MlflowResource, OfflineSto
 from orchestration.ticks.assets import raw_ticks
 from orchestration.ticks.partitions import symbol_day_key
 from orchestration.training.assets import MODEL_ASSETS
+from orchestration.training.folds import walk_forward_folds
 from orchestration.training.selection import shap_feature_sets
 from pipelines import registry
 from pipelines.simulate import simulate_session
@@ -30,6 +31,7 @@ EXPECTED_ASSETS = {
     "tick_features",
     "training_dataset",
     "shap_feature_sets",
+    "walk_forward_folds",
     "direction_15m_model",
     "direction_30m_model",
     "direction_15m_champion",
@@ -52,6 +54,8 @@ def test_definitions_load_with_every_asset_job_and_sensor():
         "tick_labels",
         "tick_features",
     }
+    folds_check = next(iter(defs.resolve_assets_def("walk_forward_folds").check_specs))
+    assert folds_check.name == "folds_purged" and folds_check.blocking
     assert defs.resolve_sensor_def("scoring_sensor").name == "scoring_sensor"
     assert defs.resolve_sensor_def("tick_store_partitions").name == "tick_store_partitions"
 
@@ -86,15 +90,15 @@ def instance(tmp_path) -> dg.DagsterInstance:
     with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "dagster")) as instance:
         add_partitions(
             instance,
-            days=[d.isoformat() for d in registry_days(4)],
+            days=[d.isoformat() for d in registry_days(5)],
             symbols=["NIFTY"],
             universes=["default"],
         )
         yield instance
 
 
-def test_asset_graph_materialises_into_champions(resources, instance):
-    days = [d.isoformat() for d in registry_days(4)]
+def test_asset_graph_materialises_into_gated_candidates(resources, instance):
+    days = [d.isoformat() for d in registry_days(5)]
     result = dg.materialize(
         [raw_ticks, tick_labels, tick_features],
         instance=instance,
@@ -103,7 +107,7 @@ def test_asset_graph_materialises_into_champions(resources, instance):
             RANGE_START: str(symbol_day_key(days[0], "NIFTY")),
             RANGE_END: str(symbol_day_key(days[-1], "NIFTY")),
         },
-        run_config={"ops": {"raw_ticks": {"config": {"source": "simulator", "seed": 3, "signal": 1.0}}}},
+        run_config={"ops": {"raw_ticks": {"config": {"source": "simulator", "seed": 3, "signal": 2.0}}}},
     )
     assert result.success
     assert all(c.passed for c in result.get_asset_check_evaluations())
@@ -112,18 +116,19 @@ def test_asset_graph_materialises_into_champions(resources, instance):
         str(symbol_day_key(d, "NIFTY")) for d in days
     ]
     ticks_meta = result.asset_materializations_for_node("raw_ticks")[0].metadata
-    assert ticks_meta["ticks"].value > 4 * 40_000 and ticks_meta["partitions"].value == 4
+    assert ticks_meta["ticks"].value > 5 * 40_000 and ticks_meta["partitions"].value == 5
 
-    small = {"num_boost_round": 40}
+    small = {"trials": 2, "timeout_s": 30.0}
     result = dg.materialize(
-        [training_dataset, shap_feature_sets, *MODEL_ASSETS],
+        [training_dataset, shap_feature_sets, walk_forward_folds, *MODEL_ASSETS],
         instance=instance,
         partition_key="default",
         resources=resources,
         run_config={
             "ops": {
-                "training_dataset": {"config": {"stride": 10, "holdout_days": 1}},
+                "training_dataset": {"config": {"stride": 20, "holdout_days": 2}},
                 "shap_feature_sets": {"config": {"k": 8}},
+                "walk_forward_folds": {"config": {"folds": 1}},
                 "direction_15m_model": {"config": small},
                 "direction_30m_model": {"config": small},
             }
@@ -131,18 +136,48 @@ def test_asset_graph_materialises_into_champions(resources, instance):
     )
 
     assert result.success
-    assert all(c.passed for c in result.get_asset_check_evaluations())
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks["folds_purged"].passed and checks["dataset_schema"].passed
+    assert result.output_for_node("walk_forward_folds") == [
+        {"fold": 0, "train_days": days[:2], "test_days": [days[2]]}
+    ]
     client = registry.configure()
     for name in ("direction_15m", "direction_30m"):
+        model = name.replace("_", "-")
         candidate = result.output_for_node(f"{name}_model")
-        assert result.output_for_node(f"{name}_champion")["champion"] == candidate["version"] == "1"
-        assert registry.champion_version(name.replace("_", "-")) == "1"
+        outcome = result.output_for_node(f"{name}_champion")
+        assert candidate["version"] == "1"
+        # the gate's verdict decides the alias, and its numbers are on the version and in the metadata
+        assert (
+            outcome["champion"] == ("1" if outcome["promoted"] else None) == registry.champion_version(model)
+        )
+        tags = client.get_model_version(model, "1").tags
+        assert tags["gate.decision"] == ("passed" if outcome["promoted"] else "refused")
+        assert float(tags["gate.lower_bound"]) == pytest.approx(outcome["lower_bound"], abs=1e-6)
+        assert (outcome["lower_bound"] > 0) is outcome["promoted"]
         meta = result.asset_materializations_for_node(f"{name}_model")[0].metadata
-        assert 0 < meta["holdout_accuracy"].value <= 1 and "confusion_matrix" in meta
-        loaded = registry.load_champion(name.replace("_", "-"))
+        assert 0 < meta["holdout_accuracy"].value <= 1 and {
+            "confusion_matrix",
+            "reliability",
+            "walk_forward",
+        } <= set(meta)
+        assert meta["trials"].value == 4 and meta["flavor"].value in ("lightgbm", "catboost")
+        champion_meta = result.asset_materializations_for_node(f"{name}_champion")[0].metadata
+        assert "| prior |" in champion_meta["promotion_report"].value
+        loaded = registry.load_version(model, "1")
         assert loaded.feature_set.name.startswith("shap_") and len(loaded.feature_set.features) == 8
         artifacts = {a.path for a in client.list_artifacts(loaded.run_id)}
-        assert {"shap_summary.png", "shap_kept_dropped.json", "feature_set.json"} <= artifacts
+        assert {
+            "shap_summary.png",
+            "shap_kept_dropped.json",
+            "feature_set.json",
+            "challenge.json",
+        } <= artifacts
+        trials = client.search_runs(
+            [client.get_experiment_by_name(registry.EXPERIMENT).experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{loaded.run_id}'",
+        )
+        assert len(trials) == 4
 
 
 def registry_days(n: int):

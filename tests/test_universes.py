@@ -165,19 +165,27 @@ def test_petr4_goes_from_ingest_to_a_served_champion_and_nifty_keeps_its_own(wal
     ingest = _tickml("ingest", *map(str, B3_FILES), "--format", "b3", env=walk_env)
     assert ingest.returncode == 0, ingest.stderr
 
+    # a trial budget the time budget never cuts: the same trials, so the same verdicts, on any machine load
     train = _tickml(
-        "train", "--symbols", "PETR4", "--stride", "20", "--k", "10", "--boost-rounds", "20", env=walk_env
-    )
+        "train", "--symbols", "PETR4", "--stride", "20", "--k", "10", "--folds", "2", "--trials", "2",
+        "--timeout", "600", env=walk_env,
+    )  # fmt: skip
 
     assert train.returncode == 0, train.stdout + train.stderr
     assert "19 trading days 2025-03-05 .. 2025-03-31 in one run" in train.stdout
     client = registry.configure(walk_env["MLFLOW_TRACKING_URI"])
+    promoted = {}
     for base in ("direction-15m", "direction-30m"):
         assert registry.champion_version(base) == "1"  # NIFTY's champion did not move
         assert client.get_model_version(base, "1").tags["symbols"] == "NIFTY"
-        petr4 = client.get_model_version(f"{base}-petr4", registry.champion_version(f"{base}-petr4"))
+        petr4 = client.get_model_version(f"{base}-petr4", "1")
         assert petr4.tags["symbols"] == "PETR4" and petr4.tags["universe"] == "PETR4"
         assert petr4.tags["lineage.partitions"] == "PETR4 2025-03-05..2025-03-31 (19 days)"
+        # whatever the gate said on real data, the alias follows it and the CLI printed it
+        promoted[base] = petr4.tags["gate.decision"] == "passed"
+        assert registry.champion_version(f"{base}-petr4") == ("1" if promoted[base] else None)
+        verdict = "PROMOTED" if promoted[base] else "REFUSED"
+        assert f"{base}-petr4 v1 {verdict} by the gate" in train.stdout
 
     with dg.DagsterInstance.from_config(walk_env["DAGSTER_HOME"]) as instance:
         ticks_runs = [r for r in instance.get_runs() if r.job_name == "ticks_job"]
@@ -189,6 +197,11 @@ def test_petr4_goes_from_ingest_to_a_served_champion_and_nifty_keeps_its_own(wal
         assert dataset_event.asset_materialization.metadata["symbols"].value == ["PETR4"]
 
     port = service.free_port()
+    if not all(promoted.values()):
+        refused = _tickml("serve", "--universe", "PETR4", "--port", str(port), env=walk_env)
+        missing = next(f"{b}-petr4" for b, ok in promoted.items() if not ok)
+        assert refused.returncode == 3 and f"nothing to serve: registered model '{missing}'" in refused.stderr
+        return
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

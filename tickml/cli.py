@@ -41,8 +41,16 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"tickml serve: {exc.args[0]}", file=sys.stderr)
         return 2
     os.environ[UNIVERSE_ENV] = universe.name
+    from pipelines import registry
+
+    names = [universe.model_name(base) for base in (registry.MODEL_15M, registry.MODEL_30M)]
+    try:  # refuse here, in one line, rather than in a service that would fail to start
+        versions = [registry.vetted_champion(name) for name in names]
+    except registry.NoChampion as exc:
+        print(f"tickml serve: nothing to serve: {exc}", file=sys.stderr)
+        return 3
     command = serve_command(args.port)
-    names = [f"models:/{universe.model_name(base)}@champion" for base in ("direction-15m", "direction-30m")]
+    names = [f"models:/{n}@champion (v{v})" for n, v in zip(names, versions, strict=True)]
     print(f"serving {' and '.join(names)} (universe {universe.name}) on :{args.port}", flush=True)
     os.execv(command[0], command)  # replace this process so signals reach bentoml directly
     return 0
