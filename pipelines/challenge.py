@@ -17,7 +17,7 @@ import pandas as pd
 
 from feature_store.features import FeatureSet
 from pipelines.families import get_family
-from pipelines.training import Horizon, Rows, matrix, row_losses, training_rows
+from pipelines.training import Horizon, Rows, class_prior, matrix, row_losses, training_rows
 from pipelines.validation import Fold, WalkForward, split_rows
 
 
@@ -73,6 +73,7 @@ class ChallengeResult:
     folds: list[Fold]
     families: dict[str, FamilyResult]
     rows: Rows
+    prior_fold_log_loss: list[float]  # the training-prior baseline on each fold's test rows
 
     @property
     def winner(self) -> FamilyResult:
@@ -85,6 +86,8 @@ class ChallengeResult:
             "winner": self.winner.family,
             "rows": self.rows,
             "folds": [f.to_dict() for f in self.folds],
+            "prior_fold_log_loss": self.prior_fold_log_loss,
+            "prior_mean_log_loss": float(np.mean(self.prior_fold_log_loss)),
             "families": {
                 name: {
                     "best_params": f.best_params,
@@ -107,6 +110,7 @@ class _FoldData:
     weight: np.ndarray | None
     X_test: np.ndarray
     y_test: np.ndarray
+    prior_log_loss: float  # a constant at the fold's training class mix, on its test rows
 
 
 def _fold_data(
@@ -122,13 +126,16 @@ def _fold_data(
         split = split_rows(dataset, fold, embargo=spec.embargo)
         train, weight = training_rows(dataset.iloc[split.train], rows)
         test = dataset.iloc[split.test]
+        y_test = horizon.codes(test[horizon.label_column])
+        prior = class_prior(train[horizon.label_column], horizon)
         out.append(
             _FoldData(
                 matrix(train, feature_set),
                 horizon.codes(train[horizon.label_column]),
                 weight,
                 matrix(test, feature_set),
-                horizon.codes(test[horizon.label_column]),
+                y_test,
+                float(row_losses(np.tile(prior, (len(y_test), 1)), y_test).mean()),
             )
         )
     return out
@@ -187,7 +194,7 @@ def run_challenge(
         results[name] = FamilyResult(
             name, best_record.params, best_record.fold_log_loss, records, time.monotonic() - started
         )
-    return ChallengeResult(horizon, list(folds), results, spec.rows)
+    return ChallengeResult(horizon, list(folds), results, spec.rows, [fd.prior_log_loss for fd in data])
 
 
 def _log_trial(horizon: Horizon, record: TrialRecord) -> None:

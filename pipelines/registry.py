@@ -166,6 +166,8 @@ def log_and_register(
             "challenge.trials": str(sum(f["trials"] for f in challenge["families"].values())),
             "challenge.fold_log_loss": ",".join(f"{x:.6f}" for x in best["fold_log_loss"]),
             "challenge.mean_log_loss": f"{best['mean_log_loss']:.6f}",
+            "challenge.prior_fold_log_loss": ",".join(f"{x:.6f}" for x in challenge["prior_fold_log_loss"]),
+            "challenge.prior_mean_log_loss": f"{challenge['prior_mean_log_loss']:.6f}",
             "challenge.folds": "; ".join(
                 f"fold {f['fold']}: train {f['train_days'][0]}..{f['train_days'][-1]}, test "
                 + ",".join(f["test_days"])
@@ -509,6 +511,11 @@ def _promotion_report(
                     + " | ".join(f"{x:.4f}" for x in r["fold_log_loss"])
                     + " |"
                 )
+            lines.append(
+                f"| training prior | | | {challenge['prior_mean_log_loss']:.4f} | "
+                + " | ".join(f"{x:.4f}" for x in challenge["prior_fold_log_loss"])
+                + " |"
+            )
         lines += ["", "![reliability](reliability.png)", "", "![confusion matrix](confusion_matrix.png)", ""]
         report = "\n".join(lines)
         mlflow.log_text(report, "promotion/report.md")

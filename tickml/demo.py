@@ -140,13 +140,8 @@ def run_demo(
         metrics = client.get_run(mv.run_id).data.metrics
         summary.models[name] = {
             **outcome,
-            "flavor": mv.tags["flavor"],
             "feature_set": f"{mv.tags['feature_set']}@v{mv.tags['feature_set_version']}",
-            "walk_forward": ", ".join(
-                f"{k.removeprefix('challenge.').removesuffix('.mean_log_loss')} {float(v):.4f}"
-                for k, v in sorted(mv.tags.items())
-                if k.startswith("challenge.") and k.endswith(".mean_log_loss") and k.count(".") == 2
-            ),
+            "walk_forward": ", ".join(f"{k} {v:.4f}" for k, v in outcome["walk_forward"].items()),
             "brier": metrics["holdout_brier"],
             "balanced_accuracy": metrics["holdout_balanced_accuracy"],
         }

@@ -55,6 +55,8 @@ def print_outcomes(outcomes: dict[str, dict]) -> None:
     """One line per model: candidate, gate verdict with its numbers, and the champion afterwards."""
     for name, o in outcomes.items():
         verdict = "PROMOTED" if o["promoted"] else "REFUSED"
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in o["walk_forward"].items())
+        print(f"  {name}: walk-forward mean log loss {scores} (candidate: {o['flavor']})")
         print(
             f"  {name} v{o['version']} {verdict} by the gate: held-out log loss {o['candidate_log_loss']:.4f} "
             f"vs training prior {o['prior_log_loss']:.4f}, 95% lower bound of the gain {o['lower_bound']:+.4f}; "

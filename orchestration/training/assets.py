@@ -65,6 +65,11 @@ def _challenge_md(summary: dict) -> str:
             f"| {family} | {r['trials']} | {r['pruned']} | {r['seconds_per_trial']:.1f} | "
             f"{r['mean_log_loss']:.4f} | " + " | ".join(f"{x:.4f}" for x in r["fold_log_loss"]) + " |"
         )
+    lines.append(
+        f"| training prior | | | | {summary['prior_mean_log_loss']:.4f} | "
+        + " | ".join(f"{x:.4f}" for x in summary["prior_fold_log_loss"])
+        + " |"
+    )
     return "\n".join(lines)
 
 
@@ -119,7 +124,7 @@ def model_assets(horizon: Horizon) -> list[dg.AssetsDefinition]:
                 spec,
                 progress=progress,
             )
-        winner = result.winner
+        winner, summary = result.winner, result.summary()
         trained = train_direction_model(
             training_dataset,
             horizon,
@@ -127,7 +132,7 @@ def model_assets(horizon: Horizon) -> list[dg.AssetsDefinition]:
             family=winner.family,
             params=winner.best_params,
             rows=config.rows,
-            challenge=result.summary(),
+            challenge=summary,
         )
         version = mlflow.register(
             trained,
@@ -147,9 +152,17 @@ def model_assets(horizon: Horizon) -> list[dg.AssetsDefinition]:
         proba = trained.predict_proba(matrix(held, trained.feature_set))
         prior_ll = float(row_losses(np.tile(trained.prior, (len(y), 1)), y).mean())
         context.log.info(f"{name} v{version} ({winner.family}): {trained.metrics}")
-        summary = result.summary()
         return dg.Output(
-            {"name": name, "version": version, "holdout_days": [d.isoformat() for d in trained.holdout_days]},
+            {
+                "name": name,
+                "version": version,
+                "flavor": winner.family,
+                "holdout_days": [d.isoformat() for d in trained.holdout_days],
+                "walk_forward": {
+                    **{family: r["mean_log_loss"] for family, r in summary["families"].items()},
+                    "prior": summary["prior_mean_log_loss"],
+                },
+            },
             metadata={
                 "model": name,
                 "version": version,
@@ -162,6 +175,7 @@ def model_assets(horizon: Horizon) -> list[dg.AssetsDefinition]:
                     f"walk_forward_{family}_log_loss": r["mean_log_loss"]
                     for family, r in summary["families"].items()
                 },
+                "walk_forward_prior_log_loss": summary["prior_mean_log_loss"],
                 "trials": sum(r["trials"] for r in summary["families"].values()),
                 **{f"holdout_{k}": v for k, v in trained.metrics.items()},
                 "holdout_prior_log_loss": prior_ll,
