@@ -17,7 +17,7 @@ import pandas as pd
 
 from feature_store.features import FeatureSet
 from pipelines.families import get_family
-from pipelines.training import Horizon, Rows, class_prior, matrix, row_losses, training_rows
+from pipelines.training import Horizon, Rows, class_prior, matrix, prior_losses, row_losses, training_rows
 from pipelines.validation import Fold, WalkForward, split_rows
 
 
@@ -135,7 +135,7 @@ def _fold_data(
                 weight,
                 matrix(test, feature_set),
                 y_test,
-                float(row_losses(np.tile(prior, (len(y_test), 1)), y_test).mean()),
+                float(prior_losses(prior, y_test).mean()),
             )
         )
     return out

@@ -23,7 +23,15 @@ from pipelines.dataset import KEY, build_dataset, split_dataset
 from pipelines.families import get_family
 from pipelines.labels import label_ticks
 from pipelines.simulate import simulate_session_latent
-from pipelines.training import HORIZONS, class_prior, evaluate, matrix, row_losses, train_direction_model
+from pipelines.training import (
+    HORIZONS,
+    class_prior,
+    evaluate,
+    matrix,
+    prior_losses,
+    row_losses,
+    train_direction_model,
+)
 from pipelines.validation import WalkForward, walk_forward
 
 LATENT_COLUMNS = ["imbalance"]  # what the oracle sees: the planted state, never a catalogue feature
@@ -113,7 +121,7 @@ def honesty(
         proba = trained.predict_proba(matrix(held, features))
         prior = class_prior(train[horizon.label_column], horizon)
         model_losses = row_losses(proba, y)
-        prior_losses = row_losses(np.tile(prior, (len(y), 1)), y)
+        baseline_losses = prior_losses(prior, y)
         family = get_family(winner.family)
         oracle = family.fit(
             latent.loc[train.index, LATENT_COLUMNS].to_numpy(),
@@ -125,7 +133,7 @@ def honesty(
             family.predict_proba(oracle, latent.loc[held.index, LATENT_COLUMNS].to_numpy()), y
         )
         comparison = gate.compare(
-            model_losses, prior_losses, gate.time_blocks(held["ts"], horizon.block), baseline="prior"
+            model_losses, baseline_losses, gate.time_blocks(held["ts"], horizon.block), baseline="prior"
         )
         rows.append(
             HonestyRow(
@@ -133,7 +141,7 @@ def honesty(
                 horizon=horizon.key,
                 family=winner.family,
                 model_log_loss=float(model_losses.mean()),
-                prior_log_loss=float(prior_losses.mean()),
+                prior_log_loss=float(baseline_losses.mean()),
                 oracle_log_loss=float(oracle_losses.mean()),
                 balanced_accuracy=evaluate(proba, held[horizon.label_column], horizon.classes)[
                     "balanced_accuracy"

@@ -22,7 +22,7 @@ from pipelines import gate
 from pipelines.families import get_family
 from pipelines.plots import block_differences_figure, confusion_figure, plt, reliability_figure
 from pipelines.tracking import tracking_uri
-from pipelines.training import HORIZONS, Horizon, TrainedModel, evaluate, matrix, row_losses
+from pipelines.training import HORIZONS, Horizon, TrainedModel, evaluate, matrix, prior_losses, row_losses
 
 MODEL_15M = "direction-15m"
 MODEL_30M = "direction-30m"
@@ -351,7 +351,7 @@ def gate_and_promote(
     proba = candidate.predict_proba(matrix(holdout, candidate.feature_set))
     ours = row_losses(proba, y)
     prior = _prior(mv)
-    comparisons = [gate.compare(ours, row_losses(np.tile(prior, (len(y), 1)), y), blocks, baseline="prior")]
+    comparisons = [gate.compare(ours, prior_losses(prior, y), blocks, baseline="prior")]
     notes = []
     current = champion_version(name, uri=uri)
     champion_ll = None

@@ -78,6 +78,11 @@ def row_losses(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
     return -np.log(p)
 
 
+def prior_losses(prior: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-row log loss of a constant forecast at the class mix `prior` (k,): the baseline every score faces."""
+    return row_losses(np.tile(prior, (len(y), 1)), y)
+
+
 def brier(proba: np.ndarray, y: np.ndarray) -> float:
     """Multiclass Brier score: mean over rows of the squared distance to the one-hot truth."""
     onehot = np.zeros_like(proba)

@@ -1,7 +1,6 @@
 """One model asset and one champion asset per horizon and universe, built by the same factory."""
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from pydantic import Field
 
@@ -14,7 +13,7 @@ from orchestration.ticks.partitions import UNIVERSES
 from orchestration.training.folds import FOLDS
 from pipelines.challenge import ChallengeSpec, run_challenge
 from pipelines.plots import confusion_figure, reliability_figure
-from pipelines.training import HORIZON_15M, HORIZON_30M, Horizon, matrix, row_losses, train_direction_model
+from pipelines.training import HORIZON_15M, HORIZON_30M, Horizon, matrix, prior_losses, train_direction_model
 from pipelines.validation import Fold
 
 SHAP = "shap"
@@ -150,7 +149,7 @@ def model_assets(horizon: Horizon) -> list[dg.AssetsDefinition]:
         held = training_dataset[training_dataset["holdout"]]
         y = horizon.codes(held[horizon.label_column])
         proba = trained.predict_proba(matrix(held, trained.feature_set))
-        prior_ll = float(row_losses(np.tile(trained.prior, (len(y), 1)), y).mean())
+        prior_ll = float(prior_losses(trained.prior, y).mean())
         context.log.info(f"{name} v{version} ({winner.family}): {trained.metrics}")
         return dg.Output(
             {
