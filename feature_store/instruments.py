@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_CONFIG = Path(__file__).with_name("instruments.yaml")
 
@@ -36,6 +37,37 @@ class LabelThresholds:
             raise ValueError(f"trap_fraction must be in (0, 1), got {self.trap_fraction!r}")
 
 
+class Trading(BaseModel):
+    """How a venue (or a symbol) trades, for the trade filter and the backtest: the filter's thresholds,
+    windows without entries, session-end flattening, and costs. Times are exchange-local 'HH:MM'; points
+    are price points."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # the trade filter's thresholds where this venue or symbol departs from the reference design's
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
+    require_agreement: bool | None = None
+    cooldown_minutes: float | None = Field(default=None, ge=0)
+    max_trades_per_day: int | None = Field(default=None, ge=1)
+    no_trade_windows: tuple[tuple[str, str], ...] = ()  # e.g. NSE's lunch break (("12:30", "13:30"),)
+    flatten_minutes_before_close: float | None = Field(default=None, ge=0)  # None: positions may be carried
+    commission_bps: float = Field(default=0.0, ge=0)  # per order, of the order's notional
+    fee_per_order: float = Field(default=0.0, ge=0)  # fixed, in `currency`
+    slippage_ticks: float = Field(default=1.0, ge=0)  # fill away from the price when a tick has no book
+    point_value: float = Field(
+        default=1.0, gt=0
+    )  # currency per price point of one position (lot x multiplier)
+    currency: str = "USD"
+
+    @field_validator("no_trade_windows")
+    @classmethod
+    def _windows(cls, windows: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        for start, end in windows:
+            if not dt.time.fromisoformat(start) < dt.time.fromisoformat(end):
+                raise ValueError(f"no_trade_windows: start must be before end, got {(start, end)!r}")
+        return windows
+
+
 @dataclass(frozen=True)
 class Instrument:
     """A tradable symbol with its venue's session; `open`/`close` are exchange-local wall times."""
@@ -52,6 +84,7 @@ class Instrument:
     reference_price: float = 100.0
     calendar: str | None = None  # exchange_calendars name of the venue (holidays, sessions), if it has one
     partitions_start: dt.date | None = None  # first Dagster day partition even before any tick is stored
+    trading: Trading = field(default_factory=Trading)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -87,6 +120,16 @@ class Instrument:
         else:
             end = pd.Timestamp(dt.datetime.combine(day, self.close), tz=self.tz)
         return start.tz_convert("UTC"), end.tz_convert("UTC")
+
+    def sessions_per_year(self) -> int:
+        """Sessions in a year of the venue: its exchange calendar's last complete year, else its weekdays
+        over 365 days (365 for a venue that trades every day). Annualises per-session statistics."""
+        if self.calendar:
+            first, last, sessions = _calendar_sessions(self.calendar)
+            year = last.year - 1
+            if first.year < year:
+                return sum(1 for day in sessions if day.year == year)
+        return round(365 * len(self.weekdays) / 7)
 
     def trading_day(self, ts: pd.Series | pd.DatetimeIndex) -> pd.Series:
         """Exchange-local trading date of each UTC timestamp."""
@@ -154,6 +197,7 @@ def _build(symbol: str, spec: dict, venues: dict) -> Instrument:
         raise KeyError(f"instrument {symbol!r} names unknown venue {venue_name!r}")
     merged = {**venues[venue_name], **{k: v for k, v in spec.items() if k != "venue"}}
     labels = {**venues[venue_name].get("labels", {}), **spec.get("labels", {})}
+    trading = {**(venues[venue_name].get("trading") or {}), **(spec.get("trading") or {})}
     return Instrument(
         symbol=symbol,
         venue=venue_name,
@@ -167,7 +211,18 @@ def _build(symbol: str, spec: dict, venues: dict) -> Instrument:
         reference_price=float(merged.get("price", 100.0)),
         calendar=merged.get("calendar"),
         partitions_start=_date(merged.get("partitions_start")),
+        trading=_trading(symbol, trading),
     )
+
+
+def _trading(symbol: str, spec: dict) -> Trading:
+    try:
+        return Trading(**spec)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"trading.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise ValueError(f"instrument {symbol!r}: {problems}") from None
 
 
 def _date(value) -> dt.date | None:

@@ -21,7 +21,7 @@ from feature_store.features import FEATURE_NAMES, OnlineFeatures
 from feature_store.instruments import Instrument, get_instrument
 from feature_store.schema import LABELS_15M, LABELS_30M
 from pipelines.registry import LoadedModel
-from pipelines.signals import combine
+from pipelines.scoring import ChampionPair, update_features
 from pipelines.trade_filter import TradeFilter, TradeFilterConfig
 from serving.schemas import Prediction, Tick, iso_ns
 
@@ -52,10 +52,6 @@ class SymbolState:
     cache: OrderedDict[Key, Prediction] = field(default_factory=OrderedDict)
 
 
-def _nan_if_none(x: float | None) -> float:
-    return np.nan if x is None else x
-
-
 class ScoringState:
     """The champions plus every symbol's state; `score` is the only mutator and is serialised by a lock."""
 
@@ -67,19 +63,13 @@ class ScoringState:
         replay_cache_size: int = REPLAY_CACHE_SIZE,
         trade_filter: TradeFilterConfig | None = None,
     ) -> None:
-        for model, labels in ((model_15m, LABELS_15M), (model_30m, LABELS_30M)):
-            if tuple(model.classes) != labels:
-                raise ValueError(f"{model.name} v{model.version} predicts {model.classes}, expected {labels}")
+        self.champions = ChampionPair(model_15m, model_30m)
         if replay_cache_size < 1:
             raise ValueError(f"replay_cache_size must be >= 1, got {replay_cache_size}")
         self.model_15m, self.model_30m = model_15m, model_30m
         self.replay_cache_size = replay_cache_size
         self._trade_filter = trade_filter
-        # The online engine computes every feature in one kernel step (the union of both sets);
-        # each model then takes its own columns in its own feature-set order.
-        self._columns_15m = np.asarray(model_15m.feature_set.indices, dtype=np.intp)
-        self._columns_30m = np.asarray(model_30m.feature_set.indices, dtype=np.intp)
-        self._versions = {model_15m.name: model_15m.version, model_30m.name: model_30m.version}
+        self._versions = self.champions.versions
         self._symbols: dict[str, SymbolState] = {}
         self._lock = threading.Lock()
 
@@ -150,24 +140,25 @@ class ScoringState:
         X = np.empty((len(ticks), len(FEATURE_NAMES)), dtype=np.float64)
         warm = np.empty(len(ticks), dtype=bool)
         for row, (tick, state) in enumerate(zip(ticks, states, strict=True)):
-            X[row] = state.features.update(
+            X[row] = update_features(
+                state.features,
                 tick.ts,
                 tick.price,
                 tick.size,
                 tick.volume,
                 tick.side,
-                _nan_if_none(tick.bid),
-                _nan_if_none(tick.ask),
-                _nan_if_none(tick.bid_size),
-                _nan_if_none(tick.ask_size),
+                tick.bid,
+                tick.ask,
+                tick.bid_size,
+                tick.ask_size,
             )
             warm[row] = state.features.initialized
-        p15 = self.model_15m.predict_proba(X[:, self._columns_15m])
-        p30 = self.model_30m.predict_proba(X[:, self._columns_30m])
-        signals, confidences, agrees = combine(p15, p30)
+        scores = self.champions.score(X)
+        p15, p30 = scores.p15, scores.p30
         predictions = []
         for row, (tick, state) in enumerate(zip(ticks, states, strict=True)):
-            signal, confidence, agree = str(signals[row]), float(confidences[row]), bool(agrees[row])
+            signal = str(scores.signal[row])
+            confidence, agree = float(scores.confidence[row]), bool(scores.agree[row])
             decision = state.trade_filter.decide(
                 tick.ts, tick.price, signal, confidence, agree, warm=bool(warm[row])
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import yaml
@@ -19,23 +20,38 @@ from tickml import service
 STARTUP_TIMEOUT_S = 180.0
 # Far beyond any other fixture's dates, so the served state only ever moves forward.
 FIRST_SERVED_DAY = dt.date(2031, 1, 6)
-SERVED_SYMBOLS = ("NIFTY", "AMZN")
+SERVED_SYMBOLS = ("NIFTY", "AMZN", "NIFTY_REPLAY")
+# NIFTY_REPLAY is a NIFTY twin that only the live/backtest identity test streams, so its service state
+# starts fresh there, as a backtest's does; a lower confidence threshold lets the small champions trade.
+REPLAY_SYMBOL = "NIFTY_REPLAY"
+SERVED_INSTRUMENTS = {
+    "symbols": {REPLAY_SYMBOL: {"venue": "NSE", "price": 24000.0, "trading": {"min_confidence": 0.45}}},
+    "universes": {"default": {"symbols": list(SERVED_SYMBOLS)}},
+}
 
 
 @pytest.fixture(scope="session")
-def scoring_service(champions: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def served_instruments(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The instruments file of the session's scoring service (set TICKML_INSTRUMENTS to it to agree)."""
+    path = tmp_path_factory.mktemp("served") / "instruments.yaml"
+    path.write_text(yaml.safe_dump(SERVED_INSTRUMENTS))
+    return path
+
+
+@pytest.fixture(scope="session")
+def scoring_service(
+    champions: str, served_instruments: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """Base URL of a real `bentoml serve` of TickScorer, ready (GET /readyz is 200) with both champions."""
     workdir = tmp_path_factory.mktemp("bentoml")
     port = service.free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = workdir / "serve.log"
-    # the champions were trained on NIFTY; the tests stream NIFTY and AMZN through them as one universe
-    instruments = workdir / "instruments.yaml"
-    instruments.write_text(yaml.safe_dump({"universes": {"default": {"symbols": list(SERVED_SYMBOLS)}}}))
+    # the champions were trained on NIFTY; the tests stream SERVED_SYMBOLS through them as one universe
     env = {
         "MLFLOW_TRACKING_URI": champions,
         "BENTOML_HOME": str(workdir / "home"),
-        "TICKML_INSTRUMENTS": str(instruments),
+        "TICKML_INSTRUMENTS": str(served_instruments),
     }
     process = service.start(port, log_path=log_path, env=env)
     try:

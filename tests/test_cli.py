@@ -32,11 +32,11 @@ def test_help_lists_every_command():
     result = run("--help")
 
     assert result.returncode == 0
-    for command in ("demo", "serve", "stream", "feed", "simulate"):
+    for command in ("demo", "serve", "stream", "feed", "simulate", "train", "backtest"):
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("command", ["demo", "serve", "stream", "feed", "simulate"])
+@pytest.mark.parametrize("command", ["demo", "serve", "stream", "feed", "simulate", "train", "backtest"])
 def test_each_command_has_help(command):
     result = run(command, "--help")
 

@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 
+from tickml.backtest import add_command as add_backtest_command
 from tickml.data_commands import _date, add_commands
 from tickml.train import add_command as add_train_command
 
@@ -223,6 +224,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_simulate)
     add_commands(sub)
     add_train_command(sub)
+    add_backtest_command(sub)
     return root
 
 
