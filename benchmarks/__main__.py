@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import platform
 
-from benchmarks import challenge, features, honesty, ingest, scoring
+from benchmarks import backtest, challenge, features, honesty, ingest, scoring
 
-BENCHMARKS = ("features", "scoring", "ingest", "challenge", "honesty")
+BENCHMARKS = ("features", "scoring", "backtest", "ingest", "challenge", "honesty")
 
 
 def main() -> int:
@@ -28,6 +28,7 @@ def main() -> int:
         "features": features.run,
         "scoring": lambda: scoring.run(ticks=args.ticks),
         "ingest": ingest.run,
+        "backtest": backtest.run,
         "challenge": challenge.run,
         "honesty": honesty.run,
     }

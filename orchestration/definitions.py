@@ -9,6 +9,7 @@ from orchestration.serving.sensors import scoring_sensor
 from orchestration.ticks.assets import raw_ticks
 from orchestration.ticks.sensors import tick_store_partitions
 from orchestration.training.assets import MODEL_ASSETS
+from orchestration.training.backtest import backtest_report
 from orchestration.training.folds import walk_forward_folds
 from orchestration.training.selection import shap_feature_sets
 
@@ -21,6 +22,7 @@ defs = dg.Definitions(
         shap_feature_sets,
         walk_forward_folds,
         *MODEL_ASSETS,
+        backtest_report,
     ],
     jobs=[ticks_job, training_job],
     sensors=[tick_store_partitions, scoring_sensor],

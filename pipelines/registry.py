@@ -583,3 +583,41 @@ def log_selection(
         mlflow.log_figure(fig, "shap_summary.png")
         plt.close(fig)
     return feature_set, run.info.run_id
+
+
+def log_backtest(
+    name: str,
+    version: str,
+    report: str,
+    figures: dict[str, plt.Figure],
+    tags: dict[str, str],
+    *,
+    uri: str | None = None,
+) -> None:
+    """Attach a backtest to model version `name`/`version`: `backtest/report.md` and its figures in the
+    version's run, `tags` on the version, and a link from the run's promotion report to it."""
+    client = configure(uri)
+    run_id = client.get_model_version(name, version).run_id
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_text(report, "backtest/report.md")
+        for file, fig in figures.items():
+            mlflow.log_figure(fig, f"backtest/{file}")
+        try:
+            promotion = mlflow.artifacts.load_text(f"runs:/{run_id}/promotion/report.md")
+        except (MlflowException, OSError):
+            promotion = None
+        if promotion is not None:
+            promotion = promotion.split("\n## Backtest on the held-out days\n")[0].rstrip("\n")
+            link = [
+                "",
+                "## Backtest on the held-out days",
+                "",
+                "Replayed through the serving code beside the rule baselines, after costs: "
+                "[backtest/report.md](../backtest/report.md).",
+                "",
+                *[line for line in report.splitlines() if line.startswith("|") or line.startswith("The ")],
+                "",
+            ]
+            mlflow.log_text(promotion + "\n" + "\n".join(link), "promotion/report.md")
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)

@@ -87,23 +87,23 @@ def update_features(
     )
 
 
-def _load_ref(ref: str) -> LoadedModel:
+def _load_ref(ref: str, uri: str | None = None) -> LoadedModel:
     """`NAME` or `NAME@champion` (vetted by the gate), `NAME@ALIAS`, or `NAME/VERSION`."""
     if "/" in ref:
         name, version = ref.split("/", 1)
-        return registry.load_version(name, version)
+        return registry.load_version(name, version, uri=uri)
     name, _, alias = ref.partition("@")
     if alias in ("", registry.CHAMPION):
-        return registry.load_champion(name)
-    client = registry.configure()
+        return registry.load_champion(name, uri=uri)
+    client = registry.configure(uri)
     try:
         version = client.get_model_version_by_alias(name, alias).version
     except MlflowException:
         raise LookupError(f"registered model {name!r} has no alias {alias!r}") from None
-    return registry.load_version(name, str(version))
+    return registry.load_version(name, str(version), uri=uri)
 
 
-def load_pair(refs: list[str]) -> ChampionPair:
+def load_pair(refs: list[str], *, uri: str | None = None) -> ChampionPair:
     """The two models named by `refs` (one or two of `NAME[@ALIAS]` / `NAME/VERSION`, see `_load_ref`).
 
     One reference brings its partner of the other horizon in the same universe at the same alias (at
@@ -118,7 +118,7 @@ def load_pair(refs: list[str]) -> ChampionPair:
         horizon = registry.horizon_of(name)
         other = registry.MODEL_30M if horizon.model_name == registry.MODEL_15M else registry.MODEL_15M
         refs = [ref, other + name[len(horizon.model_name) :] + f"@{alias}"]
-    models = {registry.horizon_of(m.name).model_name: m for m in map(_load_ref, refs)}
+    models = {registry.horizon_of(m.name).model_name: m for m in (_load_ref(r, uri) for r in refs)}
     if set(models) != {registry.MODEL_15M, registry.MODEL_30M}:
         raise ValueError(f"need one 15-minute and one 30-minute model, got {refs}")
     return ChampionPair(models[registry.MODEL_15M], models[registry.MODEL_30M])

@@ -45,8 +45,8 @@ def test_backtest_writes_its_report_plots_and_trades(champions, tmp_path):
     result = run("backtest", "--symbol", "NIFTY", "--model", "direction-15m/1", "--out", str(out), env=env)
 
     assert result.returncode == 0, result.stderr
-    assert "| champions |" in result.stdout and "ticks/s" in result.stdout
-    assert {"backtest.md", "equity.png", "daily_pnl.png", "trades_champions.csv"} <= {
+    assert "| models |" in result.stdout and "ticks/s" in result.stdout
+    assert {"backtest.md", "equity.png", "daily_pnl.png", "trades_models.csv"} <= {
         p.name for p in out.iterdir()
     }
 

@@ -64,7 +64,9 @@ def test_demo_runs_the_whole_path_with_champions_that_beat_the_prior(tmp_path):
     assert len(gates) == 2
     for model_ll, prior_ll, verdict, lower in gates:
         assert verdict == "PASSED" and lower > 0 and model_ll < prior_ll
-    assert re.search(r"trade filter, held out  \d+ of [\d,]+ held-out ticks allowed a trade", result.stdout)
+    assert "backtest, held out      champions: direction-15m/1, direction-30m/1" in result.stdout
+    assert re.search(r"\| champions \| [\d,]+ \|", result.stdout) and "| weighted vote |" in result.stdout
+    assert re.search(r"strategies beats not trading|Beating not trading", result.stdout)
     live, probes = map(
         _int, re.search(r"([\d,]+) ticks streamed \+ (\d+) single-tick", result.stdout).groups()
     )
@@ -96,6 +98,7 @@ def test_demo_on_a_random_walk_refuses_both_candidates_and_serves_nothing(tmp_pa
     gates = _gate_lines(result.stdout)
     assert [g[2] for g in gates] == ["REFUSED", "REFUSED"] and all(g[3] <= 0 for g in gates)
     assert "live session            skipped: no champion for direction-15m, direction-30m" in result.stdout
+    assert "backtest, held out      candidates (no champion to serve" in result.stdout
     client = MlflowClient(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
     for name in ("direction-15m", "direction-30m"):
         assert client.get_registered_model(name).aliases == {}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
+import mlflow
 import pandas as pd
 import pytest
 
@@ -18,6 +20,7 @@ from orchestration.resources import DatasetIOManager, MlflowResource, OfflineSto
 from orchestration.ticks.assets import raw_ticks
 from orchestration.ticks.partitions import symbol_day_key
 from orchestration.training.assets import MODEL_ASSETS
+from orchestration.training.backtest import backtest_report
 from orchestration.training.folds import walk_forward_folds
 from orchestration.training.selection import shap_feature_sets
 from pipelines import registry
@@ -36,6 +39,7 @@ EXPECTED_ASSETS = {
     "direction_30m_model",
     "direction_15m_champion",
     "direction_30m_champion",
+    "backtest_report",
 }
 
 
@@ -120,7 +124,7 @@ def test_asset_graph_materialises_into_gated_candidates(resources, instance):
 
     small = {"trials": 2, "timeout_s": 30.0}
     result = dg.materialize(
-        [training_dataset, shap_feature_sets, walk_forward_folds, *MODEL_ASSETS],
+        [training_dataset, shap_feature_sets, walk_forward_folds, *MODEL_ASSETS, backtest_report],
         instance=instance,
         partition_key="default",
         resources=resources,
@@ -178,6 +182,26 @@ def test_asset_graph_materialises_into_gated_candidates(resources, instance):
             filter_string=f"tags.mlflow.parentRunId = '{loaded.run_id}'",
         )
         assert len(trials) == 4
+        # the backtest after the decision: its report on the version, linked from the promotion report
+        assert {"backtest/report.md", "backtest/NIFTY_equity.png"} <= {
+            a.path for a in client.list_artifacts(loaded.run_id, "backtest")
+        }
+        assert "## Backtest on the held-out days" in mlflow.artifacts.load_text(
+            f"runs:/{loaded.run_id}/promotion/report.md"
+        )
+    backtest = result.asset_materializations_for_node("backtest_report")[0].metadata
+    assert re.search(r"\| (champions|candidates) \|", backtest["NIFTY_report"].value)
+    assert "| weighted vote |" in backtest["NIFTY_report"].value
+    assert {"NIFTY_equity", "NIFTY_daily_pnl", "NIFTY_net_pnl"} <= set(backtest)
+    for model in ("direction-15m", "direction-30m"):  # the version's tags carry the same figures
+        assert int(tags_after(model)["backtest.NIFTY.trades"]) == backtest["NIFTY_trades"].value
+        assert float(tags_after(model)["backtest.NIFTY.net_pnl"]) == pytest.approx(
+            backtest["NIFTY_net_pnl"].value, abs=0.01
+        )
+
+
+def tags_after(model: str) -> dict[str, str]:
+    return registry.configure().get_model_version(model, "1").tags
 
 
 def registry_days(n: int):

@@ -17,18 +17,28 @@ P30_DOWN = np.array([0.80, 0.15, 0.05])
 P30_FLAT = np.array([0.20, 0.60, 0.20])
 
 
-def test_both_horizons_up_give_up_with_mean_bullish_mass() -> None:
+def test_both_horizons_up_give_up_with_the_mean_bullish_share_of_the_directional_mass() -> None:
     signal, confidence, agree = combine(P15_UP, P30_UP)
 
     assert (signal, agree) == ("UP", True)
-    assert confidence == pytest.approx(((0.65 + 0.10) + 0.70) / 2)
+    assert confidence == pytest.approx((0.75 / (0.75 + 0.10) + 0.70 / (0.70 + 0.10)) / 2)
 
 
-def test_both_horizons_down_give_down_with_mean_bearish_mass() -> None:
+def test_both_horizons_down_give_down_with_the_mean_bearish_share() -> None:
     signal, confidence, agree = combine(P15_DOWN, P30_DOWN)
 
     assert (signal, agree) == ("DOWN", True)
-    assert confidence == pytest.approx(((0.60 + 0.10) + 0.80) / 2)
+    assert confidence == pytest.approx((0.70 / (0.70 + 0.10) + 0.80 / (0.80 + 0.05)) / 2)
+
+
+def test_calibrated_horizons_mostly_flat_still_lean_the_way_a_move_would_go() -> None:
+    p15 = np.array([0.08, 0.04, 0.70, 0.04, 0.14])  # bullish 0.18 vs bearish 0.12
+    p30 = np.array([0.10, 0.75, 0.15])  # FLAT is the largest class on both
+
+    signal, confidence, agree = combine(p15, p30)
+
+    assert (signal, agree) == ("UP", True)
+    assert confidence == pytest.approx((0.18 / 0.30 + 0.15 / 0.25) / 2)
 
 
 def test_failed_breakdown_counts_as_bullish() -> None:

@@ -45,9 +45,11 @@ def backtest(args: argparse.Namespace) -> int:
     finally:
         store.close()
 
-    champions = None
+    champions, label = None, "champions"
     if not args.rules_only:
         refs = args.model
+        if refs and any("/" in r or ("@" in r and not r.endswith("@champion")) for r in refs):
+            label = "models"
         if not refs:
             universe = next(
                 (u for u in load_universes().values() if instrument.symbol in u.symbols), get_universe()
@@ -64,7 +66,7 @@ def backtest(args: argparse.Namespace) -> int:
     overrides = {} if args.min_confidence is None else {"min_confidence": args.min_confidence}
     config = TradeFilterConfig.for_instrument(instrument, **overrides)
     with tqdm(total=len(ticks), desc=f"replaying {instrument.symbol}", unit="tick", unit_scale=True) as bar:
-        result = run_backtest(instrument, ticks, champions, config=config, progress=bar.update)
+        result = run_backtest(instrument, ticks, champions, config=config, progress=bar.update, label=label)
     if args.json:
         table = result.table().reset_index()
         print(json.dumps({"symbol": instrument.symbol, "days": [str(d) for d in result.days],
@@ -72,9 +74,9 @@ def backtest(args: argparse.Namespace) -> int:
                           "strategies": json.loads(table.to_json(orient="records"))}, indent=2))  # fmt: skip
     else:
         print(report.markdown(result))
-        print(
-            f"replayed {result.ticks:,} ticks at {result.ticks_per_second:,.0f} ticks/s (features, both models, filter)"
-        )
+        if result.model is not None:
+            speed = f"{result.ticks_per_second:,.0f} ticks/s (features, both models, filter)"
+            print(f"replayed {result.ticks:,} ticks at {speed}")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,8 @@ class DemoSummary:
     days: list[dt.date] = field(default_factory=list)
     live_day: dt.date | None = None
     skipped_live: str = ""
-    held_out_actions: dict[str, int] = field(default_factory=dict)
+    backtest: str = ""  # the backtest_report's table and verdict for the held-out days
+    backtest_models: str = ""
     latencies_ms: list[float] = field(default_factory=list)
     single_tick_ms: list[float] = field(default_factory=list)
     trades: dict[str, int] = field(default_factory=dict)
@@ -71,13 +72,9 @@ class DemoSummary:
                 f"{m['balanced_accuracy']:.3f}); gate {'PASSED' if m['promoted'] else 'REFUSED'}, 95% lower "
                 f"bound of the gain {m['lower_bound']:+.4f}; champion {champion}",
             ]
-        if self.held_out_actions:
-            allowed = sum(v for k, v in self.held_out_actions.items() if k != "NONE")
-            rows = sum(self.held_out_actions.values())
-            lines.append(
-                f"  trade filter, held out  {allowed} of {rows:,} held-out ticks allowed a trade "
-                f"{dict(sorted(self.held_out_actions.items()))}"
-            )
+        if self.backtest:
+            lines.append(f"  backtest, held out      {self.backtest_models}; after costs, beside the rules:")
+            lines += [f"    {line}" for line in self.backtest.splitlines()]
         if self.skipped_live:
             lines.append(f"  live session            skipped: {self.skipped_live}")
             lines.append(
@@ -154,6 +151,13 @@ def run_demo(
         len(dataset),
         dataset.loc[dataset["holdout"], "day"].nunique(),
     )
+    backtest = result.asset_materializations_for_node("backtest_report")[0].metadata
+    summary.backtest_models = backtest["models"].value
+    summary.backtest = "\n".join(
+        line
+        for line in backtest["NIFTY_report"].value.splitlines()
+        if line.startswith("|") or line.startswith(("The ", "After ", "None ", "Beating "))
+    )
     missing = [name for name, o in outcomes.items() if not o["champion"]]
     if missing:
         summary.skipped_live = (
@@ -162,7 +166,6 @@ def run_demo(
         )
         store.close()
         return summary
-    summary.held_out_actions = held_out_actions(dataset[dataset["holdout"]], nifty, store)
 
     clock = time.monotonic()
     port = service.free_port()
@@ -184,35 +187,6 @@ def run_demo(
         service.stop(proc)
         store.close()
     return summary
-
-
-def held_out_actions(held, instrument, store) -> dict[str, int]:
-    """The trade filter's actions over the held-out rows (time order) scored by both champions, at the
-    rows' trade prices from the tick store."""
-    import pandas as pd
-
-    from pipelines import registry
-    from pipelines.signals import combine
-    from pipelines.trade_filter import TradeFilter, TradeFilterConfig
-    from pipelines.training import matrix
-
-    days = sorted(held["day"].unique())
-    ticks = [store.read_ticks(instrument.symbol, *instrument.session_bounds(d)) for d in days]
-    prices = pd.concat(ticks)[["symbol", "ts", "seq", "price"]]
-    held = held.merge(prices, on=["symbol", "ts", "seq"], how="inner", validate="one_to_one")
-    held = held.sort_values("ts", kind="stable")
-    m15, m30 = registry.load_champion(registry.MODEL_15M), registry.load_champion(registry.MODEL_30M)
-    signal, confidence, agree = combine(
-        m15.predict_proba(matrix(held, m15.feature_set)), m30.predict_proba(matrix(held, m30.feature_set))
-    )
-    trade_filter = TradeFilter(TradeFilterConfig.for_instrument(instrument), instrument)
-    actions: dict[str, int] = {}
-    for ts, price, s, c, a in zip(
-        held["ts"].array.asi8, held["price"], signal, confidence, agree, strict=True
-    ):
-        action = trade_filter.decide(int(ts), float(price), str(s), float(c), bool(a)).action
-        actions[action] = actions.get(action, 0) + 1
-    return actions
 
 
 def _stream_live(summary: DemoSummary, store, url: str, session, minutes: int, speed: float) -> None:

@@ -57,6 +57,11 @@ class BacktestResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
+    def model(self) -> StrategyResult | None:
+        """The models' strategy (champions or the versions asked for), if any."""
+        return next((s for s in self.strategies.values() if s.kind == "model"), None)
+
+    @property
     def ticks_per_second(self) -> float:
         """Replay speed of the champions' path: features, both models and the trade filter."""
         spent = sum(self.seconds.get(k, 0.0) for k in ("features", "models", "filter"))
@@ -89,8 +94,10 @@ def run_backtest(
     config: TradeFilterConfig | None = None,
     rules: Mapping[str, Callable[[Replay], Signals]] = RULES,
     progress: Callable[[int], None] | None = None,
+    label: str = CHAMPIONS,
 ) -> BacktestResult:
-    """Backtest `champions` (if any) and `rules` on `ticks` of `instrument` (canonical, time order).
+    """Backtest `champions` (if any, as the strategy `label`) and `rules` on `ticks` of `instrument`
+    (canonical, time order).
 
     A trading day at a time: its features once for every strategy, the champions over the day in one
     batch, then each strategy's own trade filter (`config`, else the instrument's), whose state carries
@@ -99,7 +106,7 @@ def run_backtest(
     ticks = ticks.reset_index(drop=True)
     seconds = {"features": 0.0, "models": 0.0, "filter": 0.0}
     features = FeatureReplay(instrument)
-    names = ([CHAMPIONS] if champions is not None else []) + list(rules)
+    names = ([label] if champions is not None else []) + list(rules)
     deciders = {name: Decider(instrument, config) for name in names}
     actions: dict[str, list[np.ndarray]] = {name: [] for name in names}
     reasons: dict[str, list[np.ndarray]] = {name: [] for name in names}
@@ -111,14 +118,14 @@ def run_backtest(
         day_signals: dict[str, Signals] = {}
         if champions is not None:
             clock = time.perf_counter()
-            scores, day_signals[CHAMPIONS] = model_signals(champions, replay)
+            scores, day_signals[label] = model_signals(champions, replay)
             seconds["models"] += time.perf_counter() - clock
             score_parts.append(scores)
         day_signals.update((name, rule(replay)) for name, rule in rules.items())
         for name in names:
             clock = time.perf_counter()
             decisions = deciders[name].decide(replay, day_signals[name])
-            if name == CHAMPIONS:
+            if name == label:
                 seconds["filter"] += time.perf_counter() - clock
             actions[name].append(decisions.action)
             reasons[name].append(decisions.reason)
@@ -130,7 +137,7 @@ def run_backtest(
         decisions = Decisions(np.concatenate(actions[name]), np.concatenate(reasons[name]))
         trades = round_trips(instrument, ticks, decisions.action, decisions.reason)
         returns = block_returns(trades, period)
-        kind = "model" if name == CHAMPIONS else "rule"
+        kind = "model" if champions is not None and name == label else "rule"
         strategies[name] = StrategyResult(name, kind, decisions, trades, returns, summarize(trades, period))
     return BacktestResult(
         instrument=instrument,

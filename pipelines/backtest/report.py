@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.backtest.engine import CHAMPIONS, BacktestResult
+from pipelines.backtest.engine import BacktestResult
 from pipelines.plots import plt
 
 COLUMNS = {  # metric -> column header ({cur}: the venue's currency)
@@ -40,7 +40,7 @@ def _cell(value: object, metric: str) -> str:
 
 
 def display_table(result: BacktestResult) -> pd.DataFrame:
-    """The table as text cells: one row per strategy, champions first."""
+    """The table as text cells: one row per strategy, the models first."""
     cur = result.instrument.trading.currency
     table = result.table()
     out = pd.DataFrame(index=table.index)
@@ -60,36 +60,44 @@ def markdown_table(result: BacktestResult) -> str:
     return "\n".join([header, rule, *rows])
 
 
+def _top_reasons(reasons: np.ndarray, top: int = 3) -> str:
+    """The commonest trade-filter reasons with their share of ticks (numbers folded, so 'confidence
+    0.41 < 0.60' and 'confidence 0.52 < 0.60' count as one)."""
+    folded = pd.Series(reasons).str.replace(r"\d+(\.\d+)?", "#", regex=True)
+    shares = folded.value_counts(normalize=True).head(top)
+    return ", ".join(f"{reason} {share:.0%}" for reason, share in shares.items())
+
+
 def verdict(result: BacktestResult) -> list[str]:
     """What the table says, in sentences a trader can act on."""
     cur = result.instrument.trading.currency
     table = result.table()
     rules = table[table["kind"] == "rule"]
     lines = []
-    if CHAMPIONS in table.index:
-        champ = table.loc[CHAMPIONS]
+    if result.model is not None:
+        who = result.model.name
+        champ = table.loc[who]
         if champ["trades"] == 0:
             lines.append(
-                "The champions' trade filter allowed no trade on these days (its reasons are in the "
-                "decisions); not trading made 0."
+                f"The {who}' trade filter allowed no trade on these days; its reasons, most common first: "
+                f"{_top_reasons(result.model.decisions.reason)}."
             )
         else:
             lines.append(
-                f"After costs the champions made {champ['pnl_net']:,.0f} {cur} on {int(champ['trades'])} "
+                f"After costs the {who} made {champ['pnl_net']:,.0f} {cur} on {int(champ['trades'])} "
                 f"trades (Sharpe {champ['sharpe']:.2f}, 95% lower bound {champ['sharpe_lower']:.2f})."
             )
         if not rules.empty and champ["trades"] == 0:
             best = rules["pnl_net"].idxmax()
             lines.append(
-                f"The best rule after costs is {best} ({rules.loc[best, 'pnl_net']:,.0f} {cur}); the champions did "
-                "not trade, so they are not compared with the rules here (a lower `min_confidence` in the "
-                "venue's `trading:` block, or `tickml backtest --min-confidence`, lets them)."
+                f"The best rule after costs is {best} ({rules.loc[best, 'pnl_net']:,.0f} {cur}); the {who} did "
+                "not trade, so there is nothing to compare with the rules."
             )
         elif not rules.empty:
             best = rules["pnl_net"].idxmax()
             beats = bool((champ["pnl_net"] > rules["pnl_net"]).all())
             lines.append(
-                f"The best rule after costs is {best} ({rules.loc[best, 'pnl_net']:,.0f} {cur}): the champions "
+                f"The best rule after costs is {best} ({rules.loc[best, 'pnl_net']:,.0f} {cur}): the {who} "
                 f"{'beat' if beats else 'do not beat'} every rule after costs."
             )
     comparison = result.comparison
@@ -164,7 +172,7 @@ def equity_figure(result: BacktestResult):
         x = _session_hours(result, trades["exit_ts"])
         equity = trades["net"].cumsum().to_numpy()
         drawdown = equity - np.maximum.accumulate(np.maximum(equity, 0.0))
-        style = {"lw": 2.2, "color": "black"} if name == CHAMPIONS else {"lw": 1.0}
+        style = {"lw": 2.2, "color": "black"} if strategy.kind == "model" else {"lw": 1.0}
         top.step(x, equity, where="post", label=name, **style)
         bottom.step(x, drawdown, where="post", **style)
     cur = result.instrument.trading.currency
