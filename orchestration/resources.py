@@ -104,9 +104,11 @@ class MlflowResource(dg.ConfigurableResource):
     def champion_version(self, name: str) -> str | None:
         return registry.champion_version(name, uri=self.tracking_uri)
 
-    def log_backtest(self, name: str, version: str, report: str, figures: dict, tags: dict[str, str]) -> None:
-        """Attach a backtest report, its figures and summary tags to a model version."""
-        registry.log_backtest(name, version, report, figures, tags, uri=self.tracking_uri)
+    def log_backtest(
+        self, name: str, version: str, symbol: str, report: str, figures: dict, tags: dict[str, str]
+    ) -> None:
+        """Attach a symbol's backtest report, its figures and summary tags to a model version."""
+        registry.log_backtest(name, version, symbol, report, figures, tags, uri=self.tracking_uri)
 
     def log_selection(self, selection: Selection, *, lineage: dict[str, str]) -> tuple[FeatureSet, str]:
         """Log a SHAP selection; returns the versioned pruned feature set and the run id."""

@@ -588,18 +588,19 @@ def log_selection(
 def log_backtest(
     name: str,
     version: str,
+    symbol: str,
     report: str,
     figures: dict[str, plt.Figure],
     tags: dict[str, str],
     *,
     uri: str | None = None,
 ) -> None:
-    """Attach a backtest to model version `name`/`version`: `backtest/report.md` and its figures in the
-    version's run, `tags` on the version, and a link from the run's promotion report to it."""
+    """Attach `symbol`'s backtest to model version `name`/`version`: `backtest/<symbol>.md` and its figures
+    in the version's run, `tags` on the version, and a section of the run's promotion report that links it."""
     client = configure(uri)
     run_id = client.get_model_version(name, version).run_id
     with mlflow.start_run(run_id=run_id):
-        mlflow.log_text(report, "backtest/report.md")
+        mlflow.log_text(report, f"backtest/{symbol}.md")
         for file, fig in figures.items():
             mlflow.log_figure(fig, f"backtest/{file}")
         try:
@@ -607,17 +608,26 @@ def log_backtest(
         except (MlflowException, OSError):
             promotion = None
         if promotion is not None:
-            promotion = promotion.split("\n## Backtest on the held-out days\n")[0].rstrip("\n")
-            link = [
+            heading = f"## Backtest on the held-out days: {symbol}"
+            section = [
+                heading,
                 "",
-                "## Backtest on the held-out days",
-                "",
-                "Replayed through the serving code beside the rule baselines, after costs: "
-                "[backtest/report.md](../backtest/report.md).",
+                f"Replayed through the serving code beside the rule baselines, after costs: "
+                f"[backtest/{symbol}.md](../backtest/{symbol}.md).",
                 "",
                 *[line for line in report.splitlines() if line.startswith("|") or line.startswith("The ")],
-                "",
             ]
-            mlflow.log_text(promotion + "\n" + "\n".join(link), "promotion/report.md")
+            mlflow.log_text(_replace_section(promotion, heading, "\n".join(section)), "promotion/report.md")
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
+
+
+def _replace_section(markdown: str, heading: str, section: str) -> str:
+    """`markdown` with the section under `heading` (up to the next '## ') replaced by `section`, or with
+    `section` appended when there is none."""
+    lines = markdown.rstrip("\n").split("\n")
+    if heading in lines:
+        start = lines.index(heading)
+        end = next((k for k in range(start + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
+        lines = lines[:start] + lines[end:]
+    return "\n".join([*lines, "", section, ""])

@@ -35,6 +35,8 @@ def test_backtest_prints_the_champions_and_every_rule_on_the_same_ticks(champion
     assert report["models"] == {"direction-15m": "1", "direction-30m": "1"}
     assert report["days"] == [day]
     assert "replaying NIFTY" in result.stderr  # the progress bar
+    # the fixture's models trained on this day: the result is in-sample, and the command says so
+    assert "warning: the models trained on 1 of these sessions" in result.stderr
 
 
 def test_backtest_writes_its_report_plots_and_trades(champions, tmp_path):
@@ -76,3 +78,15 @@ def test_backtest_refuses_a_span_without_sessions(tmp_path):
     )
 
     assert result.returncode == 2 and "no stored NIFTY sessions" in result.stderr
+
+
+def test_a_bad_threshold_or_an_unknown_version_is_one_clear_line(champions, tmp_path):
+    _store_a_day(tmp_path)
+    env = {"TICKML_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": champions}
+
+    threshold = run("backtest", "--symbol", "NIFTY", "--min-confidence", "1.5", env=env)
+    version = run("backtest", "--symbol", "NIFTY", "--model", "direction-15m/99", env=env)
+
+    assert threshold.returncode == 2 and "min_confidence must be in [0, 1]" in threshold.stderr
+    assert version.returncode == 3 and "direction-15m" in version.stderr
+    assert "Traceback" not in threshold.stderr + version.stderr

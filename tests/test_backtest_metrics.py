@@ -66,8 +66,18 @@ def test_drawdown_hit_rate_and_break_even_cost() -> None:
     assert metrics["max_drawdown"] == pytest.approx(-300.0)
     assert metrics["hit_rate"] == pytest.approx(2 / 3)
     assert metrics["pnl_net"] == pytest.approx(-150.0)
-    # at the break-even cost per round trip, the gross P&L pays exactly for the costs
-    assert metrics["break_even_cost"] * metrics["trades"] == pytest.approx(metrics["pnl_gross"])
+
+
+def test_at_the_break_even_cost_per_round_trip_the_net_pnl_is_zero() -> None:
+    gross = np.array([140.0, -260.0, 190.0])
+    even = summarize(trades(gross - 20.0, gross=gross), period())["break_even_cost"]
+
+    at_break_even = summarize(trades(gross - even, gross=gross), period())
+
+    assert even == pytest.approx(70.0 / 3)
+    assert at_break_even["pnl_net"] == pytest.approx(0.0)
+    # in bps of the positions' notional (1e6 each): the same cost over one position
+    assert at_break_even["break_even_bps"] == pytest.approx(even / 1e6 * 1e4)
 
 
 def test_no_trades_have_no_sharpe_and_no_drawdown() -> None:

@@ -98,7 +98,7 @@ def test_demo_on_a_random_walk_refuses_both_candidates_and_serves_nothing(tmp_pa
     gates = _gate_lines(result.stdout)
     assert [g[2] for g in gates] == ["REFUSED", "REFUSED"] and all(g[3] <= 0 for g in gates)
     assert "live session            skipped: no champion for direction-15m, direction-30m" in result.stdout
-    assert "backtest, held out      candidates (no champion to serve" in result.stdout
+    assert "backtest, held out      candidates (the gate did not promote both)" in result.stdout
     client = MlflowClient(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
     for name in ("direction-15m", "direction-30m"):
         assert client.get_registered_model(name).aliases == {}

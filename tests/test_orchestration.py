@@ -183,10 +183,10 @@ def test_asset_graph_materialises_into_gated_candidates(resources, instance):
         )
         assert len(trials) == 4
         # the backtest after the decision: its report on the version, linked from the promotion report
-        assert {"backtest/report.md", "backtest/NIFTY_equity.png"} <= {
+        assert {"backtest/NIFTY.md", "backtest/NIFTY_equity.png"} <= {
             a.path for a in client.list_artifacts(loaded.run_id, "backtest")
         }
-        assert "## Backtest on the held-out days" in mlflow.artifacts.load_text(
+        assert "## Backtest on the held-out days: NIFTY" in mlflow.artifacts.load_text(
             f"runs:/{loaded.run_id}/promotion/report.md"
         )
     backtest = result.asset_materializations_for_node("backtest_report")[0].metadata

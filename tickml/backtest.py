@@ -10,6 +10,7 @@ from pathlib import Path
 
 
 def backtest(args: argparse.Namespace) -> int:
+    from mlflow.exceptions import MlflowException
     from tqdm import tqdm
 
     from feature_store.instruments import get_instrument, get_universe, load_universes
@@ -57,20 +58,33 @@ def backtest(args: argparse.Namespace) -> int:
             refs = [universe.model_name(registry.MODEL_15M)]
         try:
             champions = load_pair(refs)
-        except (LookupError, ValueError) as exc:
+        except (LookupError, ValueError, MlflowException) as exc:
             print(
                 f"tickml backtest: {exc.args[0] if exc.args else exc}; or run the rules alone with --rules-only",
                 file=sys.stderr,
             )
             return 3
     overrides = {} if args.min_confidence is None else {"min_confidence": args.min_confidence}
-    config = TradeFilterConfig.for_instrument(instrument, **overrides)
+    try:
+        config = TradeFilterConfig.for_instrument(instrument, **overrides)
+    except ValueError as exc:
+        print(f"tickml backtest: --min-confidence: {exc}", file=sys.stderr)
+        return 2
+    if champions is not None:
+        seen = sorted(_trained_on(champions) & {str(d) for d in days})
+        if seen:
+            print(
+                f"tickml backtest: warning: the models trained on {len(seen)} of these sessions "
+                f"({seen[0]} .. {seen[-1]}): those results are in-sample; --start after "
+                f"{max(_trained_on(champions))} replays only sessions they never saw",
+                file=sys.stderr,
+            )
     with tqdm(total=len(ticks), desc=f"replaying {instrument.symbol}", unit="tick", unit_scale=True) as bar:
         result = run_backtest(instrument, ticks, champions, config=config, progress=bar.update, label=label)
     if args.json:
         table = result.table().reset_index()
         print(json.dumps({"symbol": instrument.symbol, "days": [str(d) for d in result.days],
-                          "models": result.models, "spa_pvalue": result.comparison.spa_pvalue,
+                          "models": result.models, "spa_pvalue": _finite(result.comparison.spa_pvalue),
                           "strategies": json.loads(table.to_json(orient="records"))}, indent=2))  # fmt: skip
     else:
         print(report.markdown(result))
@@ -118,6 +132,19 @@ def add_command(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     p.add_argument("--out", metavar="DIR", help="also write the report, the two plots and the trades here")
     p.set_defaults(func=backtest)
+
+
+def _trained_on(champions) -> set[str]:
+    """The sessions (YYYY-MM-DD) either model's version trained on, from its `train_days` tag."""
+    days: set[str] = set()
+    for model in (champions.model_15m, champions.model_30m):
+        days |= set(filter(None, model.tags.get("train_days", "").split(",")))
+    return days
+
+
+def _finite(x: float) -> float | None:
+    """`x`, or None (JSON null) when it is NaN."""
+    return None if x != x else x
 
 
 def _date(text: str):

@@ -37,22 +37,23 @@ def backtest_report(
     tick_store: TickStoreResource,
     mlflow: MlflowResource,
 ) -> dg.MaterializeResult:
-    """The universe's champions (or, when the gate refused, its candidates) backtested on each symbol's
+    """The universe's new candidates (its champions when both were promoted) backtested on each symbol's
     held-out days beside the rule baselines, after costs; the report is on the model versions too."""
     universe = get_universe(context.partition_key)
-    if champion_15m["champion"] and champion_30m["champion"]:
-        refs = [
-            f"{candidate_15m['name']}/{champion_15m['champion']}",
-            f"{candidate_30m['name']}/{champion_30m['champion']}",
-        ]
+    # the candidates, never an older champion: they trained before the held-out days, so the days are
+    # out of sample for them (a champion kept by a refusal may have trained on them)
+    candidates = (candidate_15m, candidate_30m)
+    refs = [f"{c['name']}/{c['version']}" for c in candidates]
+    promoted = [
+        c["version"] == d["champion"] for c, d in zip(candidates, (champion_15m, champion_30m), strict=True)
+    ]
+    if all(promoted):
         which = label = "champions"
     else:
-        refs = [f"{c['name']}/{c['version']}" for c in (candidate_15m, candidate_30m)]
-        which, label = "candidates (no champion to serve: the gate refused)", "candidates"
+        which, label = "candidates (the gate did not promote both)", "candidates"
     pair = load_pair(refs, uri=mlflow.tracking_uri)
     held = training_dataset[training_dataset["holdout"]]
     metadata: dict[str, object] = {"models": f"{which}: {', '.join(refs)}"}
-    sections = []
     store = tick_store.open()
     try:
         for symbol in universe.symbols:
@@ -62,7 +63,6 @@ def backtest_report(
             instrument = get_instrument(symbol)
             result = run_backtest(instrument, session_ticks(store, instrument, days), pair, label=label)
             text = report.markdown(result)
-            sections.append(text)
             champ = result.table().loc[label]
             tags = {
                 f"backtest.{symbol}.net_pnl": f"{champ['pnl_net']:.2f}",
@@ -75,7 +75,7 @@ def backtest_report(
                 f"{symbol}_daily_pnl.png": report.daily_figure(result),
             }
             for model in (pair.model_15m, pair.model_30m):
-                mlflow.log_backtest(model.name, model.version, text, figures, tags)
+                mlflow.log_backtest(model.name, model.version, symbol, text, figures, tags)
             metadata[f"{symbol}_report"] = dg.MetadataValue.md(text)
             metadata[f"{symbol}_equity"] = figure_md(figures[f"{symbol}_equity.png"])
             metadata[f"{symbol}_daily_pnl"] = figure_md(figures[f"{symbol}_daily_pnl.png"])

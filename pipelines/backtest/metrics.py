@@ -62,8 +62,8 @@ def _sharpe(returns: np.ndarray, annualization: float) -> float:
 
 
 def sharpe_lower_bound(returns: pd.Series, annualization: float) -> float:
-    """One-sided `CONFIDENCE` lower bound of the annualised Sharpe ratio: a stationary block bootstrap
-    (blocks of about one session) of the block returns, percentile interval."""
+    """One-sided `CONFIDENCE` lower bound of the annualised Sharpe ratio: a stationary bootstrap of the
+    block returns (mean resampling length n^(1/3), the usual rule of thumb), percentile interval."""
     values = returns.to_numpy(np.float64)
     if len(values) < 3 or np.std(values) == 0.0:
         return float("nan")
@@ -102,7 +102,8 @@ def summarize(trades: pd.DataFrame, period: Period) -> dict[str, float]:
         "max_drawdown_pct": float(empyrical.max_drawdown(returns.to_numpy())) * 100.0,
         "turnover": traded / period.capital / max(period.sessions, 1),
         "avg_holding_min": float(holding.mean()) if n else float("nan"),
-        # the cost per round trip (currency, and bps of the traded notional) at which net P&L would be 0
+        # the cost per round trip at which net P&L would be 0: in currency, and in bps of the position's
+        # notional (each round trip trades it twice, so `traded` / 2 is the notional of all positions)
         "break_even_cost": float(gross.sum() / n) if n else float("nan"),
         "break_even_bps": float(gross.sum() / traded * 1e4 * 2) if n else float("nan"),
     }
