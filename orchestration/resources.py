@@ -105,10 +105,17 @@ class MlflowResource(dg.ConfigurableResource):
         return registry.champion_version(name, uri=self.tracking_uri)
 
     def log_backtest(
-        self, name: str, version: str, symbol: str, report: str, figures: dict, tags: dict[str, str]
+        self,
+        name: str,
+        version: str,
+        symbol: str,
+        report: str,
+        summary: str,
+        figures: dict,
+        tags: dict[str, str],
     ) -> None:
         """Attach a symbol's backtest report, its figures and summary tags to a model version."""
-        registry.log_backtest(name, version, symbol, report, figures, tags, uri=self.tracking_uri)
+        registry.log_backtest(name, version, symbol, report, summary, figures, tags, uri=self.tracking_uri)
 
     def log_selection(self, selection: Selection, *, lineage: dict[str, str]) -> tuple[FeatureSet, str]:
         """Log a SHAP selection; returns the versioned pruned feature set and the run id."""

@@ -62,12 +62,15 @@ def start_challenge_run(name: str, trained_horizon: Horizon, *, uri: str | None 
     )
 
 
+# The MLflow flavor of each model family: its own file format (LightGBM text, CatBoost .cbm), never pickle
+_FLAVORS = {"lightgbm": mlflow.lightgbm, "catboost": mlflow.catboost}
+
+
 def _log_model(trained: TrainedModel, name: str):
     metadata = {"feature_set": trained.feature_set.to_dict(), "classes": list(trained.horizon.classes)}
-    flavors = {"lightgbm": mlflow.lightgbm, "catboost": mlflow.catboost}
-    if trained.flavor not in flavors:
+    if trained.flavor not in _FLAVORS:
         raise ValueError(f"cannot log a model of flavor {trained.flavor!r}")
-    flavor = flavors[trained.flavor]
+    flavor = _FLAVORS[trained.flavor]
     # The flavor's own pinned requirement, stated rather than inferred: MLflow's inference reloads the saved
     # model in a subprocess to see what it imports, about 7 s per version here, and finds the same pin.
     return flavor.log_model(
@@ -228,12 +231,9 @@ def load_version(name: str, version: str, *, uri: str | None = None) -> LoadedMo
     if "feature_set" not in metadata:
         raise ValueError(f"{uri} carries no feature set in its metadata; it was not logged by tickml")
     flavor = mv.tags.get("flavor", "lightgbm")
-    if flavor == "lightgbm":
-        model = mlflow.lightgbm.load_model(uri)
-    elif flavor == "catboost":
-        model = mlflow.catboost.load_model(uri)
-    else:
-        raise ValueError(f"{uri} has flavor {flavor!r}; tickml serves lightgbm and catboost")
+    if flavor not in _FLAVORS:
+        raise ValueError(f"{uri} has flavor {flavor!r}; tickml serves {' and '.join(_FLAVORS)}")
+    model = _FLAVORS[flavor].load_model(uri)
     return LoadedModel(
         name=name,
         version=str(version),
@@ -590,13 +590,15 @@ def log_backtest(
     version: str,
     symbol: str,
     report: str,
+    summary: str,
     figures: dict[str, plt.Figure],
     tags: dict[str, str],
     *,
     uri: str | None = None,
 ) -> None:
-    """Attach `symbol`'s backtest to model version `name`/`version`: `backtest/<symbol>.md` and its figures
-    in the version's run, `tags` on the version, and a section of the run's promotion report that links it."""
+    """Attach `symbol`'s backtest to model version `name`/`version`: `report` as `backtest/<symbol>.md` and
+    its figures in the version's run, `tags` on the version, and a section of the run's promotion report
+    that quotes `summary` (its table and verdict) and links the report."""
     client = configure(uri)
     run_id = client.get_model_version(name, version).run_id
     with mlflow.start_run(run_id=run_id):
@@ -615,7 +617,7 @@ def log_backtest(
                 f"Replayed through the serving code beside the rule baselines, after costs: "
                 f"[backtest/{symbol}.md](../backtest/{symbol}.md).",
                 "",
-                *[line for line in report.splitlines() if line.startswith("|") or line.startswith("The ")],
+                summary,
             ]
             mlflow.log_text(_replace_section(promotion, heading, "\n".join(section)), "promotion/report.md")
     for key, value in tags.items():

@@ -2,8 +2,8 @@
 signal, its confidence and the horizons' agreement out.
 
 The live service (`serving.state`) and the backtest (`pipelines.backtest`) both score through
-`ChampionPair.score` and feed the online features tick by tick through `update_features`, so a
-backtest and a live session over the same ticks make the same decisions.
+`ChampionPair.score` on rows of the same online features (`OnlineFeatures`), so a backtest and a live
+session over the same ticks make the same decisions.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 from mlflow.exceptions import MlflowException
 
-from feature_store.features import OnlineFeatures
 from feature_store.schema import LABELS_15M, LABELS_30M
 from pipelines import registry
 from pipelines.registry import LoadedModel
@@ -55,36 +54,6 @@ class ChampionPair:
         p30 = self.model_30m.predict_proba(X[:, self._columns_30m])
         signal, confidence, agree = combine(p15, p30)
         return Scores(p15, p30, signal, confidence, agree)
-
-
-def _nan_if_none(x: float | None) -> float:
-    return np.nan if x is None else x
-
-
-def update_features(
-    features: OnlineFeatures,
-    ts_ns: int,
-    price: float,
-    size: float,
-    volume: float,
-    side: int,
-    bid: float | None,
-    ask: float | None,
-    bid_size: float | None,
-    ask_size: float | None,
-) -> np.ndarray:
-    """Fold one tick (UTC epoch ns; an absent book field as None or NaN) into `features`; its feature row."""
-    return features.update(
-        ts_ns,
-        price,
-        size,
-        volume,
-        side,
-        _nan_if_none(bid),
-        _nan_if_none(ask),
-        _nan_if_none(bid_size),
-        _nan_if_none(ask_size),
-    )
 
 
 def _load_ref(ref: str, uri: str | None = None) -> LoadedModel:

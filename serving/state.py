@@ -21,7 +21,7 @@ from feature_store.features import FEATURE_NAMES, OnlineFeatures
 from feature_store.instruments import Instrument, get_instrument
 from feature_store.schema import LABELS_15M, LABELS_30M
 from pipelines.registry import LoadedModel
-from pipelines.scoring import ChampionPair, update_features
+from pipelines.scoring import ChampionPair
 from pipelines.trade_filter import TradeFilter, TradeFilterConfig
 from serving.schemas import Prediction, Tick, iso_ns
 
@@ -140,8 +140,7 @@ class ScoringState:
         X = np.empty((len(ticks), len(FEATURE_NAMES)), dtype=np.float64)
         warm = np.empty(len(ticks), dtype=bool)
         for row, (tick, state) in enumerate(zip(ticks, states, strict=True)):
-            X[row] = update_features(
-                state.features,
+            X[row] = state.features.update(  # an absent book field (None) gives NaN features
                 tick.ts,
                 tick.price,
                 tick.size,

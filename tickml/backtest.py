@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from tickml.data_commands import _date
+
 
 def backtest(args: argparse.Namespace) -> int:
     from mlflow.exceptions import MlflowException
@@ -70,15 +72,15 @@ def backtest(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"tickml backtest: --min-confidence: {exc}", file=sys.stderr)
         return 2
-    if champions is not None:
-        seen = sorted(_trained_on(champions) & {str(d) for d in days})
-        if seen:
-            print(
-                f"tickml backtest: warning: the models trained on {len(seen)} of these sessions "
-                f"({seen[0]} .. {seen[-1]}): those results are in-sample; --start after "
-                f"{max(_trained_on(champions))} replays only sessions they never saw",
-                file=sys.stderr,
-            )
+    trained_on = _trained_on(champions) if champions is not None else set()
+    seen = sorted(trained_on & {str(d) for d in days})
+    if seen:
+        print(
+            f"tickml backtest: warning: the models trained on {len(seen)} of these sessions "
+            f"({seen[0]} .. {seen[-1]}): those results are in-sample; --start after "
+            f"{max(trained_on)} replays only sessions they never saw",
+            file=sys.stderr,
+        )
     with tqdm(total=len(ticks), desc=f"replaying {instrument.symbol}", unit="tick", unit_scale=True) as bar:
         result = run_backtest(instrument, ticks, champions, config=config, progress=bar.update, label=label)
     if args.json:
@@ -145,9 +147,3 @@ def _trained_on(champions) -> set[str]:
 def _finite(x: float) -> float | None:
     """`x`, or None (JSON null) when it is NaN."""
     return None if x != x else x
-
-
-def _date(text: str):
-    from tickml.data_commands import _date as parse
-
-    return parse(text)

@@ -74,7 +74,7 @@ class DemoSummary:
             ]
         if self.backtest:
             lines.append(f"  backtest, held out      {self.backtest_models}; after costs, beside the rules:")
-            lines += [f"    {line}" for line in self.backtest.splitlines()]
+            lines += [f"    {line}" for line in self.backtest.splitlines() if line]
         if self.skipped_live:
             lines.append(f"  live session            skipped: {self.skipped_live}")
             lines.append(
@@ -153,11 +153,7 @@ def run_demo(
     )
     backtest = result.asset_materializations_for_node("backtest_report")[0].metadata
     summary.backtest_models = backtest["models"].value
-    summary.backtest = "\n".join(
-        line
-        for line in backtest["NIFTY_report"].value.splitlines()
-        if line.startswith("|") or line.startswith(("The ", "After ", "None ", "Beating "))
-    )
+    summary.backtest = backtest["NIFTY_summary"].value
     missing = [name for name, o in outcomes.items() if not o["champion"]]
     if missing:
         summary.skipped_live = (

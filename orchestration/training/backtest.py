@@ -62,7 +62,7 @@ def backtest_report(
                 continue
             instrument = get_instrument(symbol)
             result = run_backtest(instrument, session_ticks(store, instrument, days), pair, label=label)
-            text = report.markdown(result)
+            text, summary = report.markdown(result), report.summary(result)
             champ = result.table().loc[label]
             tags = {
                 f"backtest.{symbol}.net_pnl": f"{champ['pnl_net']:.2f}",
@@ -75,8 +75,9 @@ def backtest_report(
                 f"{symbol}_daily_pnl.png": report.daily_figure(result),
             }
             for model in (pair.model_15m, pair.model_30m):
-                mlflow.log_backtest(model.name, model.version, symbol, text, figures, tags)
+                mlflow.log_backtest(model.name, model.version, symbol, text, summary, figures, tags)
             metadata[f"{symbol}_report"] = dg.MetadataValue.md(text)
+            metadata[f"{symbol}_summary"] = dg.MetadataValue.md(summary)
             metadata[f"{symbol}_equity"] = figure_md(figures[f"{symbol}_equity.png"])
             metadata[f"{symbol}_daily_pnl"] = figure_md(figures[f"{symbol}_daily_pnl.png"])
             metadata[f"{symbol}_net_pnl"] = float(champ["pnl_net"])

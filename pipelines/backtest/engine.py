@@ -22,7 +22,7 @@ from pipelines.backtest.replay import (
     Replay,
     Signals,
     model_signals,
-    trading_days,
+    session_ranges,
 )
 from pipelines.backtest.rules import RULES
 from pipelines.scoring import ChampionPair, Scores
@@ -111,7 +111,8 @@ def run_backtest(
     actions: dict[str, list[np.ndarray]] = {name: [] for name in names}
     reasons: dict[str, list[np.ndarray]] = {name: [] for name in names}
     score_parts: list[Scores] = []
-    for first, end in trading_days(instrument, ticks):
+    sessions = session_ranges(instrument, ticks)
+    for _, first, end in sessions:
         clock = time.perf_counter()
         replay = features.day(ticks.iloc[first:end])
         seconds["features"] += time.perf_counter() - clock
@@ -131,7 +132,8 @@ def run_backtest(
             reasons[name].append(decisions.reason)
         if progress is not None:
             progress(end - first)
-    period = Period.of(instrument, ticks)
+    days = tuple(day for day, _, _ in sessions)
+    period = Period.of(instrument, ticks, sessions=len(days))
     strategies: dict[str, StrategyResult] = {}
     for name in names:
         decisions = Decisions(np.concatenate(actions[name]), np.concatenate(reasons[name]))
@@ -141,7 +143,7 @@ def run_backtest(
         strategies[name] = StrategyResult(name, kind, decisions, trades, returns, summarize(trades, period))
     return BacktestResult(
         instrument=instrument,
-        days=tuple(sorted(set(instrument.trading_day(ticks["ts"])))),
+        days=days,
         ticks=len(ticks),
         strategies=strategies,
         comparison=compare({name: s.returns for name, s in strategies.items()}),

@@ -36,10 +36,10 @@ class Period:
     capital: float  # notional of one position at the first tick, in the venue's currency
 
     @classmethod
-    def of(cls, instrument: Instrument, ticks: pd.DataFrame) -> Period:
+    def of(cls, instrument: Instrument, ticks: pd.DataFrame, sessions: int) -> Period:
+        """The period of `ticks` (time order), which span `sessions` trading days."""
         ts = pd.DatetimeIndex(ticks["ts"])
         blocks = pd.DatetimeIndex(np.unique(ts.floor(BLOCK)))
-        sessions = int(instrument.trading_day(ts).nunique())
         capital = float(ticks["price"].iloc[0]) * instrument.trading.point_value
         return cls(instrument, blocks, sessions, capital)
 

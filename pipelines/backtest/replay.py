@@ -8,6 +8,7 @@ symbol's first tick reaches it.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,13 +56,14 @@ class Decisions:
     reason: np.ndarray  # (n,) object
 
 
-def trading_days(instrument: Instrument, ticks: pd.DataFrame) -> list[tuple[int, int]]:
-    """(first, end) row ranges of each trading day of `ticks` (time order), in order."""
+def session_ranges(instrument: Instrument, ticks: pd.DataFrame) -> list[tuple[dt.date, int, int]]:
+    """(day, first, end) row ranges of each trading day of `ticks` (time order), in order."""
     day = np.asarray(instrument.trading_day(ticks["ts"]), dtype=object)
     if not len(day):
         return []
     starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]]).tolist()
-    return list(zip(starts, [*starts[1:], len(day)], strict=True))
+    ends = [*starts[1:], len(day)]
+    return [(day[first], first, end) for first, end in zip(starts, ends, strict=True)]
 
 
 class FeatureReplay:

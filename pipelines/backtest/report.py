@@ -130,31 +130,36 @@ def markdown(result: BacktestResult) -> str:
             f"per point. Sharpe and Sortino from 30-minute block returns, annualised by "
             f"{inst.sessions_per_year()} sessions a year.",
             "",
-            markdown_table(result),
-            "",
-            *verdict(result),
+            summary(result),
             "",
         ]
     )
 
 
+def summary(result: BacktestResult) -> str:
+    """The table and the verdict under it: what the demo prints and the promotion report quotes."""
+    return "\n".join([markdown_table(result), "", *verdict(result)])
+
+
+def _session_starts(result: BacktestResult) -> tuple[np.ndarray, list[pd.Timestamp]]:
+    """Market hours before each session of the replay (sessions laid end to end), and each session's open."""
+    bounds = [result.instrument.session_bounds(day) for day in result.days]
+    lengths = np.array([(close - open_).total_seconds() / 3600 for open_, close in bounds])
+    return np.concatenate([[0.0], np.cumsum(lengths)[:-1]]), [open_ for open_, _ in bounds]
+
+
 def _session_hours(result: BacktestResult, ts: pd.Series) -> np.ndarray:
     """Market time of UTC `ts`: hours into its session plus the length of the sessions before it, so the
     nights and weekends between sessions take no room on a plot."""
-    inst = result.instrument
-    bounds = [inst.session_bounds(day) for day in result.days]
-    lengths = np.array([(close - open_).total_seconds() / 3600 for open_, close in bounds])
-    offsets = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
+    offsets, opens = _session_starts(result)
     index = {day: k for k, day in enumerate(result.days)}
-    days = inst.trading_day(ts).map(index).to_numpy(int)
-    opens = pd.DatetimeIndex([bounds[k][0] for k in days])
-    return offsets[days] + (pd.DatetimeIndex(ts) - opens).total_seconds().to_numpy() / 3600
+    days = result.instrument.trading_day(ts).map(index).to_numpy(int)
+    since_open = pd.DatetimeIndex(ts) - pd.DatetimeIndex([opens[k] for k in days])
+    return offsets[days] + since_open.total_seconds().to_numpy() / 3600
 
 
 def _session_axis(ax, result: BacktestResult) -> None:
-    inst = result.instrument
-    lengths = [(c - o).total_seconds() / 3600 for o, c in (inst.session_bounds(d) for d in result.days)]
-    starts = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
+    starts, _ = _session_starts(result)
     for x in starts[1:]:
         ax.axvline(x, color="grey", lw=0.5, ls=":")
     step = max(1, len(starts) // 12)

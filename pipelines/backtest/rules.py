@@ -52,10 +52,15 @@ def price_change(replay: Replay) -> Signals:
     return _signals(_above_below(replay.column("ret_1"), 0.0))
 
 
+def _band_reversion(replay: Replay) -> np.ndarray:
+    """+1 below the lower Bollinger(20, 2) band, -1 above the upper one, 0 between (or warming up)."""
+    position = replay.column("bb_position")
+    return np.where(position < 0.0, 1, np.where(position > 1.0, -1, 0))
+
+
 def bollinger_reversion(replay: Replay) -> Signals:
     """Bollinger(20, 2) mean reversion: below the lower band, long; above the upper band, short."""
-    position = replay.column("bb_position")
-    return _signals(np.where(position < 0.0, 1, np.where(position > 1.0, -1, 0)))
+    return _signals(_band_reversion(replay))
 
 
 def _votes(replay: Replay) -> dict[str, np.ndarray]:
@@ -70,9 +75,7 @@ def _votes(replay: Replay) -> dict[str, np.ndarray]:
     return {
         "rsi": np.where(rsi < 30, 1, np.where(rsi > 70, -1, 0)),
         "macd": _above_below(replay.column("macd_hist_bps"), 0.0),
-        "bollinger": np.where(
-            replay.column("bb_position") < 0.0, 1, np.where(replay.column("bb_position") > 1.0, -1, 0)
-        ),
+        "bollinger": _band_reversion(replay),
         "adx": np.where(adx > 25, _above_below(plus_di - minus_di, 0.0), 0),
         "stochastic": np.where(stoch < 20, 1, np.where(stoch > 80, -1, 0)),
         "atr": np.where(
