@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import platform
 
-from benchmarks import backtest, challenge, features, honesty, ingest, scoring
+from benchmarks import backtest, challenge, features, honesty, ingest, load, scoring
 
-BENCHMARKS = ("features", "scoring", "backtest", "ingest", "challenge", "honesty")
+BENCHMARKS = ("features", "scoring", "load", "backtest", "ingest", "challenge", "honesty")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument(
         "--ticks", type=int, default=2000, help="single-tick requests per path (default 2000)"
+    )
+    parser.add_argument(
+        "--minutes", type=float, default=5.0, help="minutes of sustained load per setting (default 5)"
     )
     parser.add_argument(
         "--only",
@@ -27,6 +30,7 @@ def main() -> int:
     runs = {
         "features": features.run,
         "scoring": lambda: scoring.run(ticks=args.ticks),
+        "load": lambda: load.run(minutes=args.minutes),
         "ingest": ingest.run,
         "backtest": backtest.run,
         "challenge": challenge.run,

@@ -13,12 +13,13 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from feature_store.features import FeatureSet
 from feature_store.instruments import DEFAULT_UNIVERSE
-from pipelines import gate
+from pipelines import gate, model_files
 from pipelines.families import get_family
 from pipelines.plots import block_differences_figure, confusion_figure, plt, reliability_figure
 from pipelines.tracking import tracking_uri
@@ -151,7 +152,12 @@ def log_and_register(
         info = _log_model(trained, name)
         active = mlflow.active_run().info.run_id
     version = str(info.registered_model_version)
+    with model_files.downloaded(
+        client.get_model_version_download_uri(name, version), uri=client.tracking_uri
+    ) as folder:
+        model_digest = model_files.digest(folder, trained.flavor)
     tags = {
+        model_files.MODEL_DIGEST_TAG: model_digest,
         "flavor": trained.flavor,
         "universe": universe,
         "symbols": symbols_tag,
@@ -221,19 +227,47 @@ class LoadedModel:
         )
 
 
-def load_version(name: str, version: str, *, uri: str | None = None) -> LoadedModel:
-    """Load version `version` of registered model `name` (never a glob, never 'latest'), in its own
-    flavor's format (LightGBM text model, CatBoost .cbm), never through pickle."""
-    client = configure(uri)
+def read_client(uri: str | None = None) -> MlflowClient:
+    """A client of the registry at `uri` (default `tracking_uri()`) that creates nothing: no experiment, no
+    database file (a SQLite registry that does not exist is a LookupError), no change to MLflow's globals."""
+    uri = uri or tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise LookupError(f"no MLflow registry at {uri}: train first (`tickml train` or `tickml demo`)")
+    return MlflowClient(uri, uri)
+
+
+def load_version(
+    name: str, version: str, *, uri: str | None = None, client: MlflowClient | None = None
+) -> LoadedModel:
+    """Load version `version` of registered model `name` (never a glob, never 'latest') from its flavor's
+    native file (LightGBM text model, CatBoost .cbm), never through pickle, once its files match the
+    digest recorded at registration; raises `model_files.UnsafeModel` otherwise."""
+    uri = uri or tracking_uri()
+    client = client or read_client(uri)
     mv = client.get_model_version(name, version)
-    uri = f"models:/{name}/{version}"
-    metadata = mlflow.models.get_model_info(uri).metadata or {}
-    if "feature_set" not in metadata:
-        raise ValueError(f"{uri} carries no feature set in its metadata; it was not logged by tickml")
-    flavor = mv.tags.get("flavor", "lightgbm")
-    if flavor not in _FLAVORS:
-        raise ValueError(f"{uri} has flavor {flavor!r}; tickml serves {' and '.join(_FLAVORS)}")
-    model = _FLAVORS[flavor].load_model(uri)
+    where = f"models:/{name}/{version}"
+    flavor = mv.tags.get("flavor", "")
+    recorded = mv.tags.get(model_files.MODEL_DIGEST_TAG)
+    with model_files.downloaded(client.get_model_version_download_uri(name, version), uri=uri) as folder:
+        try:
+            if not recorded:
+                raise model_files.UnsafeModel(
+                    f"it records no model digest (tag {model_files.MODEL_DIGEST_TAG!r}); tickml records one "
+                    "when it registers a version: retrain (`tickml train`)"
+                )
+            actual = model_files.digest(folder, flavor)
+            if actual != recorded:
+                raise model_files.UnsafeModel(
+                    f"its files changed since registration (sha256 {actual[:12]}…, recorded {recorded[:12]}…)"
+                )
+            metadata = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("metadata") or {}
+            if "feature_set" not in metadata:
+                raise model_files.UnsafeModel(
+                    "it carries no feature set in its metadata: not logged by tickml"
+                )
+            model = model_files.load_native(folder, flavor)
+        except model_files.UnsafeModel as exc:
+            raise model_files.UnsafeModel(f"{where} is refused: {exc}") from None
     return LoadedModel(
         name=name,
         version=str(version),
@@ -247,9 +281,9 @@ def load_version(name: str, version: str, *, uri: str | None = None) -> LoadedMo
     )
 
 
-def champion_version(name: str, *, uri: str | None = None) -> str | None:
+def champion_version(name: str, *, uri: str | None = None, client: MlflowClient | None = None) -> str | None:
     """The version behind `name@champion`, or None when no champion is set."""
-    client = configure(uri)
+    client = client or read_client(uri)
     try:
         return str(client.get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException:
@@ -260,10 +294,11 @@ class NoChampion(LookupError):
     """A registered model has no champion that passed the promotion gate: nothing may be served."""
 
 
-def vetted_champion(name: str, *, uri: str | None = None) -> str:
+def vetted_champion(name: str, *, uri: str | None = None, client: MlflowClient | None = None) -> str:
     """The version behind `name@champion` when it passed the promotion gate; raises NoChampion, saying
     what to do, when there is none or when that version never passed the gate."""
-    version = champion_version(name, uri=uri)
+    client = client or read_client(uri)
+    version = champion_version(name, uri=uri, client=client)
     where = uri or tracking_uri()
     if version is None:
         raise NoChampion(
@@ -271,7 +306,7 @@ def vetted_champion(name: str, *, uri: str | None = None) -> str:
             "gate yet. Train on more days (`tickml train`, or training_job in Dagster) until one beats the "
             "training prior; its gate report is on each version in MLflow"
         )
-    mv = configure(uri).get_model_version(name, version)
+    mv = client.get_model_version(name, version)
     if mv.tags.get("gate.decision") != PASSED:
         raise NoChampion(
             f"{name} v{version} holds '{CHAMPION}' at {where} but never passed the promotion gate "

@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -185,6 +185,18 @@ def predictions_frame(
     return coerce_predictions(pd.DataFrame(rows))
 
 
+def shadow_frame(
+    ticks: pd.DataFrame, predictions: Sequence[Mapping[str, Any]], scored_at: pd.Timestamp
+) -> pd.DataFrame:
+    """Stored shadow rows for the predictions that carry the service's shadow scores (`PREDICTION_COLUMNS`;
+    action NONE, reason 'shadow': no trade is decided on them); empty when the service scores no shadow."""
+    rows = [i for i, p in enumerate(predictions) if p.get("shadow")]
+    shadow = [
+        {**predictions[i], **predictions[i]["shadow"], "action": "NONE", "reason": "shadow"} for i in rows
+    ]
+    return predictions_frame(ticks.iloc[rows], shadow, scored_at)
+
+
 def _version(models: dict[str, str], base: str) -> str:
     """The version of the served model of horizon `base` (its name is `base` or a universe's `base-<u>`)."""
     for name, version in models.items():
@@ -244,6 +256,7 @@ def score_new_ticks(
     *,
     batch_size: int = 500,
     max_ticks: int | None = MAX_TICKS_PER_PASS,
+    owns: Callable[[str], bool] | None = None,
 ) -> StreamStep:
     """Score up to `max_ticks` stored ticks after `cursor` (per symbol; a missing symbol starts at its first).
 
@@ -254,6 +267,7 @@ def score_new_ticks(
     and stays put, the ticks before it scored. Anything else that fails (service unreachable, 5xx,
     timeout, the store) raises StreamInterrupted carrying the step so far. `max_ticks=None` is unbounded:
     only for a caller that saves no cursor, since a replay larger than the service's cache is refused.
+    `owns` limits the pass to the symbols it is true of (a `pipelines.shards.Shard.owns`; default: all).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -265,6 +279,8 @@ def score_new_ticks(
     refused: dict[str, str] = {}
     try:
         active = streamable_symbols(store)
+        if owns is not None:
+            active = [s for s in active if owns(s)]
         while active and (max_ticks is None or scored < max_ticks):
             for symbol in list(active):
                 limit = batch_size if max_ticks is None else min(batch_size, max_ticks - scored)
@@ -292,6 +308,9 @@ def score_new_ticks(
                     continue
                 latencies.append((time.perf_counter() - started) * 1e3)
                 scored_at = pd.Timestamp.now(tz="UTC")
+                shadow = shadow_frame(ticks, predictions, scored_at)
+                if len(shadow):  # first: the champion's rows are what moves the cursor
+                    store.write_predictions(shadow, shadow=True)
                 stored += store.write_predictions(predictions_frame(ticks, predictions, scored_at))
                 position[symbol] = _last_key(ticks)
                 scored += len(ticks)
@@ -329,6 +348,7 @@ def run_stream(
     batch_size: int = 500,
     max_ticks: int | None = MAX_TICKS_PER_PASS,
     max_backoff: float = 30.0,
+    owns: Callable[[str], bool] | None = None,
 ) -> Iterator[StreamStep]:
     """Score new ticks continuously in passes of at most `max_ticks`, yielding each, until `stop` is set.
 
@@ -349,7 +369,9 @@ def run_stream(
             step = StreamStep(cursor, 0, 0)
         else:
             try:
-                step = score_new_ticks(store, client, cursor, batch_size=batch_size, max_ticks=max_ticks)
+                step = score_new_ticks(
+                    store, client, cursor, batch_size=batch_size, max_ticks=max_ticks, owns=owns
+                )
             except StreamInterrupted as exc:
                 step, cause = exc.step, exc.__cause__
             cursor = step.cursor  # every batch in it is stored, even when the pass was cut short

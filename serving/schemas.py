@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import (
     AfterValidator,
@@ -25,6 +26,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from feature_store.instruments import load_instruments
+from pipelines.sources.session import local_day_and_time, outside_session, session_detail
 
 MAX_TICKS_PER_REQUEST = 10_000
 # Epoch nanoseconds before 2000-01-01 are almost always seconds or milliseconds sent by mistake.
@@ -76,7 +78,13 @@ def _out_of_range(value: int | str) -> PydanticCustomError:
 
 # Strict: a number in quotes is a client bug to report, not to coerce; JSON integers are still accepted.
 Price = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
-Quantity = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+# Large enough for any session volume in shares or contracts, small enough that sums of a session stay finite
+MAX_QUANTITY = 1e15
+Quantity = Annotated[float, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False, strict=True)]
+INT64_MAX = 2**63 - 1
+# A price is sane for its instrument between one tick and a billion ticks (e.g. NIFTY 0.05 to 5e7): a price
+# of 1e308 would leave the session's sums non-finite for the rest of the day.
+PRICE_BAND_TICKS = 1e9
 
 
 class Tick(BaseModel):
@@ -88,11 +96,11 @@ class Tick(BaseModel):
         description="exchange event time: integer epoch nanoseconds (UTC) or ISO-8601 with offset"
     )
     symbol: str = Field(description="instrument id, declared in instruments.yaml")
-    seq: StrictInt = Field(ge=0, description="order of the event within (symbol, trading day)")
+    seq: StrictInt = Field(ge=0, le=INT64_MAX, description="order of the event within (symbol, trading day)")
     price: Price = Field(description="last traded price")
     size: Quantity = Field(description="quantity traded by this event (0 for a quote)")
     volume: Quantity = Field(description="cumulative traded quantity of the session")
-    side: Literal[-1, 0, 1] = Field(description="aggressor: +1 buy, -1 sell, 0 none/unknown")
+    side: StrictInt = Field(ge=-1, le=1, description="aggressor: +1 buy, -1 sell, 0 none/unknown")
     bid: Price | None = None
     ask: Price | None = None
     bid_size: Quantity | None = None
@@ -120,6 +128,27 @@ class Tick(BaseModel):
                 "crossed_book", "crossed book: bid {bid} > ask {ask}", {"bid": bid, "ask": ask}
             )
         return ask
+
+    @field_validator("price", "bid", "ask")
+    @classmethod
+    def _price_in_band(cls, value: float | None, info: ValidationInfo) -> float | None:
+        instrument = load_instruments().get(info.data.get("symbol", ""))
+        if value is None or instrument is None:  # an unknown symbol is reported on its own field
+            return value
+        low, high = instrument.tick_size, instrument.tick_size * PRICE_BAND_TICKS
+        if not low <= value <= high:
+            raise PydanticCustomError(
+                "price_band",
+                "{value} is outside {symbol}'s sane band {low} to {high} (one tick to {ticks:.0e} ticks)",
+                {
+                    "value": value,
+                    "symbol": instrument.symbol,
+                    "low": low,
+                    "high": high,
+                    "ticks": PRICE_BAND_TICKS,
+                },
+            )
+        return value
 
     @property
     def key(self) -> tuple[int, int]:
@@ -189,6 +218,26 @@ Ticks = Annotated[
 ]
 
 
+class ScoreRequest(BaseModel):
+    """The body of POST /score."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ticks: Ticks
+
+
+class ShadowPrediction(BaseModel):
+    """What the latest candidates (not yet champions) say about the same tick; no trade is decided on it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    p15: dict[str, float]
+    p30: dict[str, float]
+    signal: Literal["UP", "DOWN", "FLAT"]
+    confidence: float
+    models: dict[str, str] = Field(description="registered model name -> candidate version")
+
+
 class Prediction(BaseModel):
     """The scores and the trade-filter decision for one tick."""
 
@@ -204,7 +253,15 @@ class Prediction(BaseModel):
     action: Literal["BUY", "SELL", "EXIT", "NONE"]
     reason: str
     warm: bool = Field(description="the symbol's feature window is initialised")
+    history_complete: bool = Field(
+        default=True,
+        description="the symbol's state holds every stored tick of its session before this one; false when "
+        "the tick store could not be read at the service's (re)start, and then no trade is allowed",
+    )
     models: dict[str, str] = Field(description="registered model name -> version used")
+    shadow: ShadowPrediction | None = Field(
+        default=None, description="the latest candidates' scores, when the service scores them in shadow"
+    )
 
 
 class ScoreResponse(BaseModel):
@@ -233,10 +290,47 @@ class ServedModel(BaseModel):
 
 
 class ModelsResponse(BaseModel):
+    """What GET /models answers: the served champions, and the last registry problem if any."""
+
     models: list[ServedModel]
+    shadow: list[ServedModel] = Field(default_factory=list, description="candidates scored in shadow")
+    ready: bool = Field(description="champions are loaded and /score answers")
+    problem: str | None = Field(
+        default=None, description="why nothing is served, or why the newest champion is not (still serving)"
+    )
+    shadow_problem: str | None = Field(
+        default=None, description="why the latest candidates are not in shadow"
+    )
+    checked_at: dt.datetime | None = Field(default=None, description="last look at the registry (UTC)")
 
 
 def iso_ns(ts_ns: int) -> str:
     """Epoch nanoseconds as ISO-8601 UTC with all nine fractional digits (no pandas: hot path)."""
     seconds, nanos = divmod(ts_ns, 1_000_000_000)
     return f"{dt.datetime.fromtimestamp(seconds, dt.UTC):%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+
+
+def untimely(ticks: list[Tick], now_ns: int, max_ahead_ns: int) -> tuple[int, str] | None:
+    """The first tick (index, why) outside its instrument's session or more than `max_ahead_ns` ahead of
+    `now_ns` (UTC epoch ns), else None. Sessions are the ingest's (`pipelines.sources.session`)."""
+    for i, tick in enumerate(ticks):
+        if tick.ts > now_ns + max_ahead_ns:
+            ahead = (tick.ts - now_ns) / 1e9
+            return i, (
+                f"ticks[{i}].ts: {iso_ns(tick.ts)} is {ahead:,.0f} s ahead of the service's clock "
+                f"({iso_ns(now_ns)}; at most {max_ahead_ns / 1e9:g} s allowed)"
+            )
+    by_symbol: dict[str, list[int]] = {}
+    for i, tick in enumerate(ticks):
+        by_symbol.setdefault(tick.symbol, []).append(i)
+    instruments = load_instruments()
+    for symbol, rows in by_symbol.items():
+        instrument = instruments[symbol]
+        ts = np.fromiter((ticks[i].ts for i in rows), dtype=np.int64, count=len(rows))
+        day, tod = local_day_and_time(instrument, ts)
+        outside = np.flatnonzero(outside_session(instrument, day, tod))
+        if len(outside):
+            k = int(outside[0])
+            detail = session_detail(instrument, int(day[k]), int(tod[k]))
+            return rows[k], f"ticks[{rows[k]}].ts: {detail}"
+    return None

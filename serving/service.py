@@ -1,86 +1,251 @@
-"""The BentoML scoring service: the two champion models, online state per symbol, POST /score, GET /models.
+"""The BentoML scoring service: the universe's champions, online state per symbol, and its HTTP routes.
 
-Run it with `bentoml serve serving.service:TickScorer --port 3001` (or `tickml serve`); the MLflow
-registry is the one named by $MLFLOW_TRACKING_URI, the universe whose champions it serves $TICKML_UNIVERSE
-(default: the default universe). BentoML's own /livez, /readyz and /metrics stay.
+Run it with `bentoml serve serving.service:TickScorer --port 3001` (or `tickml serve`); settings come from
+the environment (`serving.config`). Routes: POST /score, GET /models, POST /admin/reload, and BentoML's own
+/livez, /readyz (503 with the reason until champions are loaded) and /metrics.
+
+/score is a plain Starlette route rather than a `@bentoml.api`: it must refuse hostile input cheaply and
+in its own words (JSON only, a body-size limit, one bounded error and one log line per refusal), which
+BentoML's API layer does not allow, and it is the latency-critical path (see `benchmarks/scoring.py`).
 """
 
 from __future__ import annotations
 
+import gc
+import hmac
+import json
+import logging
 import os
-from http import HTTPStatus
+import threading
+import time
 
+import anyio
 import bentoml
-from bentoml.exceptions import BentoMLException
-from fastapi import FastAPI
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
-from feature_store.instruments import DEFAULT_UNIVERSE, UNIVERSE_ENV, get_universe
-from pipelines.registry import CHAMPION, MODEL_15M, MODEL_30M, LoadedModel, load_champion
-from serving.schemas import FeatureSetInfo, ModelsResponse, ScoreResponse, ServedModel, Ticks
-from serving.state import ScoringState, StaleTickError
+from feature_store.instruments import get_universe
+from feature_store.store import open_store
+from pipelines.registry import CHAMPION
+from pipelines.scoring import ChampionPair
+from pipelines.shards import Shard
+from serving.champions import ChampionWatcher
+from serving.config import ServingConfig
+from serving.schemas import (
+    FeatureSetInfo,
+    ModelsResponse,
+    ScoreRequest,
+    ScoreResponse,
+    ServedModel,
+    untimely,
+)
+from serving.state import NotReady, ReplayConflictError, ScoringState, StaleTickError, store_history
 
-# GET routes live on a FastAPI app mounted at the root; its docs are off so BentoML's stay the only ones.
-routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+log = logging.getLogger("tickml.serving")
+MAX_ERRORS_SHOWN = 20  # a body with 100,000 bad fields gets the first few, and the count
+INLINE_TICKS = 100  # requests up to this many ticks are scored on the event loop; larger ones in a thread
 
 
-class OutsideUniverse(BentoMLException):
-    """A tick of a symbol the served models were not trained on."""
-
-    error_code = HTTPStatus.BAD_REQUEST
-
-
-class StaleTick(BentoMLException):
-    """A tick behind its symbol's stream that the replay cache no longer holds."""
-
-    error_code = HTTPStatus.CONFLICT
+def _error(status: int, message: str, detail: list[dict] | None = None, total: int | None = None) -> Response:
+    log.warning("POST /score refused (%d): %s", status, message[:300])
+    body: dict = {"error": message[:2000]}
+    if detail is not None:
+        body["detail"] = detail
+        body["errors"] = total
+    return JSONResponse(body, status_code=status)
 
 
-def _served(model: LoadedModel) -> ServedModel:
-    return ServedModel(
-        name=model.name,
-        version=model.version,
-        alias=CHAMPION,
-        flavor=model.flavor,
-        classes=list(model.classes),
-        feature_set=FeatureSetInfo(
-            name=model.feature_set.name,
-            version=model.feature_set.version,
-            features=len(model.feature_set.features),
-        ),
-        run_id=model.run_id,
-        loaded_at=model.loaded_at,
+def _validation_error(exc: ValidationError) -> Response:
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    shown = [{"loc": e["loc"], "msg": e["msg"][:500], "type": e["type"]} for e in errors[:MAX_ERRORS_SHOWN]]
+    more = f" (first {MAX_ERRORS_SHOWN} shown)" if len(errors) > MAX_ERRORS_SHOWN else ""
+    message = f"{len(errors)} validation error(s){more}: " + "; ".join(e["msg"] for e in shown[:3])
+    return _error(400, message, shown, len(errors))
+
+
+async def _body(request: Request, limit: int) -> bytes | Response:
+    """The request body, or the response refusing it (not JSON: 415, over `limit` bytes: 413)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        return _error(415, f"content-type must be application/json, got {media_type or 'none'!r}")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return _error(413, f"body of {int(declared):,} bytes is over the limit of {limit:,}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return _error(413, f"body is over the limit of {limit:,} bytes")
+    return bytes(body)
+
+
+async def score(request: Request) -> Response:
+    """POST /score: one prediction per tick, in order (see `serving.schemas.ScoreRequest`)."""
+    scorer: TickScorer = request.app.state.scorer
+    body = await _body(request, scorer.config.max_body_bytes)
+    if isinstance(body, Response):
+        return body
+    try:
+        ticks = ScoreRequest.model_validate_json(body).ticks
+    except ValidationError as exc:
+        return _validation_error(exc)
+    for i, tick in enumerate(ticks):
+        if tick.symbol not in scorer.universe.symbols:
+            return _error(
+                400,
+                f"ticks[{i}].symbol: {tick.symbol!r} is not in universe {scorer.universe.name!r} "
+                f"({', '.join(scorer.universe.symbols)}), whose models are served here; serve its own "
+                "universe with `tickml serve --universe NAME`",
+            )
+    if scorer.shard is not None:
+        for i, tick in enumerate(ticks):
+            if not scorer.shard.owns(tick.symbol):
+                return _error(
+                    421,
+                    f"ticks[{i}].symbol: {tick.symbol!r} is not in shard {scorer.shard} served by this "
+                    "replica; route it with `tickml stream --shard`",
+                )
+    problem = untimely(ticks, time.time_ns(), int(scorer.config.max_ahead_s * 1e9))
+    if problem is not None:
+        return _error(400, problem[1])
+    try:
+        if len(ticks) <= INLINE_TICKS:
+            predictions = scorer.state.score(ticks)
+        else:
+            predictions = await anyio.to_thread.run_sync(scorer.state.score, ticks)
+    except NotReady:
+        return _error(503, f"not ready: {scorer.watcher.status.problem}")
+    except (StaleTickError, ReplayConflictError) as exc:
+        return _error(409, str(exc))
+    return Response(ScoreResponse(predictions=predictions).model_dump_json(), media_type="application/json")
+
+
+def _served(pair: ChampionPair | None, alias: str = CHAMPION) -> list[ServedModel]:
+    """The models of `pair` as GET /models lists them (the shadow's `alias` is 'latest')."""
+    if pair is None:
+        return []
+    return [
+        ServedModel(
+            name=model.name,
+            version=model.version,
+            alias=alias,
+            flavor=model.flavor,
+            classes=list(model.classes),
+            feature_set=FeatureSetInfo(
+                name=model.feature_set.name,
+                version=model.feature_set.version,
+                features=len(model.feature_set.features),
+            ),
+            run_id=model.run_id,
+            loaded_at=model.loaded_at,
+        )
+        for model in (pair.model_15m, pair.model_30m)
+    ]
+
+
+async def models(request: Request) -> Response:
+    """GET /models: the champion versions being served, and the last registry problem if any."""
+    scorer: TickScorer = request.app.state.scorer
+    status = scorer.watcher.status
+    response = ModelsResponse(
+        models=_served(scorer.state.champions),
+        shadow=_served(scorer.state.shadow, alias="latest"),
+        ready=status.ready,
+        problem=status.problem,
+        shadow_problem=status.shadow_problem,
+        checked_at=status.checked_at,
     )
+    return Response(response.model_dump_json(), media_type="application/json")
+
+
+async def reload(request: Request) -> Response:
+    """POST /admin/reload (bearer token): look at the registry now; answers what is served afterwards."""
+    scorer: TickScorer = request.app.state.scorer
+    token = scorer.config.admin_token
+    if token is None:
+        return JSONResponse(
+            {"error": "admin routes are off: set TICKML_ADMIN_TOKEN (or TICKML_ADMIN_TOKEN_FILE)"}, 403
+        )
+    given = request.headers.get("authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        log.warning("POST /admin/reload refused: missing or wrong bearer token")
+        return JSONResponse({"error": "authorization: a valid 'Bearer <token>' is required"}, 401)
+    status = await anyio.to_thread.run_sync(scorer.watcher.check)
+    return Response(
+        json.dumps(
+            {
+                "ready": status.ready,
+                "served": status.served,
+                "problem": status.problem,
+                "shadow": status.shadow,
+                "shadow_problem": status.shadow_problem,
+            }
+        ),
+        media_type="application/json",
+    )
+
+
+app = Starlette(
+    routes=[
+        Route("/score", score, methods=["POST"]),
+        Route("/models", models, methods=["GET"]),
+        Route("/admin/reload", reload, methods=["POST"]),
+    ]
+)
+
+
+def _exit_with_parent(interval_s: float = 0.5) -> None:
+    """End this worker when bentoml's watcher is gone (even after kill -9), so it never holds the port."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        log.error("scoring worker %d: its watcher %d is gone; exiting", os.getpid(), parent)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 # One worker on purpose: features and the replay cache are in-process state, so a second worker would
 # see half of each symbol's ticks. Scale out by sharding symbols across replicas instead.
 @bentoml.service(name="tick_scorer", workers=1, traffic={"timeout": 30})
-@bentoml.asgi_app(routes, path="/")
+@bentoml.asgi_app(app, path="/")
 class TickScorer:
     """Scores ticks with the `champion` versions of a universe's `direction-15m` and `direction-30m` models."""
 
     def __init__(self) -> None:
-        self.universe = universe = get_universe(os.environ.get(UNIVERSE_ENV) or DEFAULT_UNIVERSE)
-        self.model_15m = load_champion(universe.model_name(MODEL_15M))
-        self.model_30m = load_champion(universe.model_name(MODEL_30M))
-        self.state = ScoringState(self.model_15m, self.model_30m)
+        _exit_with_parent()
+        os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"  # and tickml loads native files only
+        self.config = config = ServingConfig.from_env()
+        self.universe = get_universe(config.universe)
+        self.shard = Shard.parse(config.shard) if config.shard else None
+        history = store_history(open_store()) if config.warm_start else None
+        self.state = ScoringState(None, history=history)
+        self.watcher = ChampionWatcher(
+            self.universe,
+            self._swap,
+            uri=config.tracking_uri,
+            interval_s=config.reload_interval_s,
+            shadow=config.shadow,
+        )
+        self.watcher.start()  # never raises: a registry fault leaves the service up and not ready
+        app.state.scorer = self
 
-    @bentoml.api(route="/score")
-    def score(self, ticks: Ticks) -> ScoreResponse:
-        """One prediction per tick, in order: both models' probabilities, signal, confidence, decision."""
-        for i, tick in enumerate(ticks):
-            if tick.symbol not in self.universe.symbols:
-                raise OutsideUniverse(
-                    f"ticks[{i}].symbol: {tick.symbol!r} is not in universe {self.universe.name!r} "
-                    f"({', '.join(self.universe.symbols)}), whose models are served here; serve its own "
-                    "universe with `tickml serve --universe NAME`"
-                )
-        try:
-            return ScoreResponse(predictions=self.state.score(ticks))
-        except StaleTickError as exc:
-            raise StaleTick(str(exc)) from None
+    def _swap(self, pair: ChampionPair, shadow: ChampionPair | None) -> None:
+        self.state.swap(pair, shadow)
+        if self.config.gc_freeze:
+            # Everything loaded so far is long-lived: moved out of the collector's generations, full
+            # collections stop walking it on the hot path (`python -m benchmarks --only load`).
+            gc.collect()
+            gc.freeze()
 
-    @routes.get("/models")
-    def models(self) -> ModelsResponse:
-        """The champion versions being served, with their feature sets and load times (UTC)."""
-        return ModelsResponse(models=[_served(self.model_15m), _served(self.model_30m)])
+    def __is_ready__(self) -> bool:
+        status = self.watcher.status
+        if not status.ready:
+            raise HTTPException(503, f"not ready: {status.problem}")
+        return True

@@ -1,32 +1,65 @@
-"""Per-symbol online state of the scoring service: features, trade filter and a replay cache.
+"""Per-symbol online state of the scoring service: features, trade filter, a replay cache, and the champions.
 
 Kept free of BentoML so it can be exercised directly; `serving.service` is the thin HTTP shell around it.
 A request is all or nothing: it is checked against the state as a whole, scored on copies of its symbols'
 state, and committed only once every tick has its prediction, so a refused or failed request leaves no
 trace, and a tick resent after a crash gets its first prediction back instead of being folded into the
 features twice.
+
+Warm start: when a symbol's first tick reaches the service (after a start or a restart), its state is
+rebuilt from the session's ticks already in the tick store before that tick, through the backtest's
+replay (the same kernel, models and trade filter), so a restart mid-session changes no prediction. When
+the store cannot be read, the symbol's predictions say `history_complete: false` and allow no trade, and
+the rebuild is retried on a later request.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from feature_store.features import FEATURE_NAMES, OnlineFeatures
 from feature_store.instruments import Instrument, get_instrument
 from feature_store.schema import LABELS_15M, LABELS_30M
-from pipelines.registry import LoadedModel
-from pipelines.scoring import ChampionPair
+from feature_store.store import TickStore
+from pipelines.backtest.replay import Decider, FeatureReplay, model_signals
+from pipelines.scoring import ChampionPair, Scores
 from pipelines.trade_filter import TradeFilter, TradeFilterConfig
-from serving.schemas import Prediction, Tick, iso_ns
+from serving.schemas import Prediction, ShadowPrediction, Tick, iso_ns
+
+log = logging.getLogger("tickml.serving")
 
 REPLAY_CACHE_SIZE = 10_000
+HISTORY_RETRY_S = 5.0  # a failed warm start is retried on the symbol's next request after this long
 Key = tuple[int, int]  # (ts_ns, seq)
+# (instrument, ts_ns, seq) -> the session's ticks strictly before (ts_ns, seq), canonical, (ts, seq) order
+TickHistory = Callable[[Instrument, int, int], pd.DataFrame]
+
+
+def store_history(store: TickStore) -> TickHistory:
+    """A `TickHistory` over `store`: the stored ticks of the tick's trading session (open to close) before it."""
+
+    def before(instrument: Instrument, ts_ns: int, seq: int) -> pd.DataFrame:
+        ts = pd.Timestamp(ts_ns, tz="UTC")
+        day = instrument.trading_day(pd.DatetimeIndex([ts]))[0]
+        start, _ = instrument.session_bounds(day)
+        ticks = store.read_ticks(instrument.symbol, start, ts + pd.Timedelta(1, "ns"))
+        at = ticks["ts"].array.asi8
+        return ticks[(at < ts_ns) | ((at == ts_ns) & (ticks["seq"].to_numpy() < seq))].reset_index(drop=True)
+
+    return before
+
+
+class NotReady(RuntimeError):
+    """No champions are loaded yet (see `serving.champions`)."""
 
 
 class StaleTickError(ValueError):
@@ -41,6 +74,18 @@ class StaleTickError(ValueError):
         )
 
 
+class ReplayConflictError(ValueError):
+    """A tick resent under a key already scored, with different content."""
+
+    def __init__(self, index: int, tick: Tick, first: Tick) -> None:
+        self.index = index
+        changed = [k for k, v in tick.model_dump().items() if getattr(first, k) != v]
+        super().__init__(
+            f"ticks[{index}]: {tick.symbol} (ts={iso_ns(tick.ts)}, seq={tick.seq}) was already scored with "
+            f"different {', '.join(changed)}; a tick's content cannot change once scored"
+        )
+
+
 @dataclass
 class SymbolState:
     """Everything the service remembers about one symbol's stream."""
@@ -49,29 +94,45 @@ class SymbolState:
     features: OnlineFeatures
     trade_filter: TradeFilter
     last_key: Key | None = None
-    cache: OrderedDict[Key, Prediction] = field(default_factory=OrderedDict)
+    cache: OrderedDict[Key, tuple[Tick, Prediction]] = field(default_factory=OrderedDict)
+    history_problem: str | None = None  # why the session's earlier ticks could not be replayed
+    retry_at: float = 0.0  # time.monotonic() after which a failed warm start is tried again
 
 
 class ScoringState:
-    """The champions plus every symbol's state; `score` is the only mutator and is serialised by a lock."""
+    """The champions plus every symbol's state; `score` and `swap` are serialised by a lock."""
 
     def __init__(
         self,
-        model_15m: LoadedModel,
-        model_30m: LoadedModel,
+        champions: ChampionPair | None,
         *,
+        history: TickHistory | None = None,
         replay_cache_size: int = REPLAY_CACHE_SIZE,
         trade_filter: TradeFilterConfig | None = None,
     ) -> None:
-        self.champions = ChampionPair(model_15m, model_30m)
         if replay_cache_size < 1:
             raise ValueError(f"replay_cache_size must be >= 1, got {replay_cache_size}")
-        self.model_15m, self.model_30m = model_15m, model_30m
+        self._champions = champions
+        self._shadow: ChampionPair | None = None
+        self.history = history
         self.replay_cache_size = replay_cache_size
         self._trade_filter = trade_filter
-        self._versions = self.champions.versions
         self._symbols: dict[str, SymbolState] = {}
         self._lock = threading.Lock()
+
+    @property
+    def champions(self) -> ChampionPair | None:
+        return self._champions
+
+    @property
+    def shadow(self) -> ChampionPair | None:
+        return self._shadow
+
+    def swap(self, champions: ChampionPair, shadow: ChampionPair | None = None) -> None:
+        """Serve `champions` (and score `shadow` beside them) from the next request on; every symbol's
+        state is kept."""
+        with self._lock:
+            self._champions, self._shadow = champions, shadow
 
     def symbol(self, symbol: str) -> SymbolState:
         """The state of `symbol`, created on its first tick (KeyError for an undeclared symbol)."""
@@ -85,35 +146,63 @@ class ScoringState:
         config = self._trade_filter or TradeFilterConfig.for_instrument(instrument)
         return SymbolState(instrument, OnlineFeatures(instrument), TradeFilter(config, instrument))
 
-    def _working_copy(self, symbol: str) -> SymbolState:
-        """A copy of `symbol`'s features and trade filter to score a request on (a new state if unseen).
+    def _warm_start(self, symbol: str, first: Tick, champions: ChampionPair) -> SymbolState:
+        """A new state of `symbol` holding its session's stored ticks before `first` (see module doc)."""
+        state = self._new_symbol(symbol)
+        if self.history is None:
+            return state
+        try:
+            ticks = self.history(state.instrument, first.ts, first.seq)
+        except Exception as exc:  # noqa: BLE001 - an unreadable store marks the symbol, it never fails a request
+            problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            log.warning("%s: session history unreadable, scoring without it: %s", symbol, problem)
+            state.history_problem, state.retry_at = problem, time.monotonic() + HISTORY_RETRY_S
+            return state
+        if len(ticks):
+            replay = FeatureReplay(state.instrument)
+            day = replay.day(ticks)
+            decider = Decider(state.instrument, state.trade_filter.config)
+            decider.decide(day, model_signals(champions, day)[1])
+            state.features, state.trade_filter = replay.features, decider.trade_filter
+            state.last_key = (int(day.ts_ns[-1]), int(ticks["seq"].iloc[-1]))
+            log.info("%s: warm start from %d stored ticks of the session", symbol, len(ticks))
+        return state
+
+    def _working_copy(self, symbol: str, first: Tick, champions: ChampionPair) -> SymbolState:
+        """A copy of `symbol`'s features and trade filter to score a request on (warm-started if unseen).
 
         The replay cache is shared, not copied: it only changes when a request commits. Instrument and
         trade-filter config are immutable and shared too; what is copied is about 70 kB of arrays.
         """
         state = self._symbols.get(symbol)
-        if state is None:
-            return self._new_symbol(symbol)
-        memo = {
-            id(state.instrument): state.instrument,
-            id(state.trade_filter.config): state.trade_filter.config,
-        }
+        if state is None or (state.history_problem and time.monotonic() >= state.retry_at):
+            rebuilt = self._warm_start(symbol, first, champions)
+            if state is not None:
+                rebuilt.cache = state.cache
+            return rebuilt
         return SymbolState(
             state.instrument,
-            copy.deepcopy(state.features, memo),
-            copy.deepcopy(state.trade_filter, memo),
+            state.features.copy(),
+            copy.copy(state.trade_filter),  # its fields are replaced, never mutated (position included)
             state.last_key,
             state.cache,
+            state.history_problem,
+            state.retry_at,
         )
 
     def score(self, ticks: Sequence[Tick]) -> list[Prediction]:
         """Predictions for validated `ticks` (each symbol's in (ts, seq) order), in request order.
 
         A tick already scored and still cached returns its cached prediction and changes nothing; a new
-        tick updates its symbol's features and trade filter. Raises StaleTickError when a tick is not after
-        its symbol's last one and not in the cache. All or nothing: whatever is raised, no state changed.
+        tick updates its symbol's features and trade filter. Raises NotReady without champions,
+        StaleTickError when a tick is not after its symbol's last one and not in the cache, and
+        ReplayConflictError when a cached key comes back with other content. All or nothing: whatever is
+        raised, no state changed.
         """
         with self._lock:
+            champions, shadow = self._champions, self._shadow
+            if champions is None:
+                raise NotReady("no champions loaded")
             out: list[Prediction | None] = []
             for i, tick in enumerate(ticks):
                 state = self._symbols.get(tick.symbol)
@@ -121,21 +210,26 @@ class ScoringState:
                     cached = state.cache.get(tick.key)
                     if cached is None:
                         raise StaleTickError(i, tick, state.last_key, self.replay_cache_size)
-                    out.append(cached)
+                    if cached[0] != tick:
+                        raise ReplayConflictError(i, tick, cached[0])
+                    out.append(cached[1])
                 else:
                     out.append(None)
             fresh = [i for i, p in enumerate(out) if p is None]
             if fresh:
-                for i, prediction in zip(fresh, self._score_fresh([ticks[i] for i in fresh]), strict=True):
+                scored = self._score_fresh([ticks[i] for i in fresh], champions, shadow)
+                for i, prediction in zip(fresh, scored, strict=True):
                     out[i] = prediction
             return out  # type: ignore[return-value]  # every slot is filled above
 
-    def _score_fresh(self, ticks: list[Tick]) -> list[Prediction]:
+    def _score_fresh(
+        self, ticks: list[Tick], champions: ChampionPair, shadow: ChampionPair | None
+    ) -> list[Prediction]:
         # Scored on working copies, swapped in at the end: an error on any tick leaves every symbol as it was
         working: dict[str, SymbolState] = {}
         for tick in ticks:
             if tick.symbol not in working:
-                working[tick.symbol] = self._working_copy(tick.symbol)
+                working[tick.symbol] = self._working_copy(tick.symbol, tick, champions)
         states = [working[t.symbol] for t in ticks]
         X = np.empty((len(ticks), len(FEATURE_NAMES)), dtype=np.float64)
         warm = np.empty(len(ticks), dtype=bool)
@@ -152,15 +246,20 @@ class ScoringState:
                 tick.ask_size,
             )
             warm[row] = state.features.initialized
-        scores = self.champions.score(X)
-        p15, p30 = scores.p15, scores.p30
+        scores = champions.score(X)
+        p15, p30, versions = scores.p15, scores.p30, champions.versions
+        challenger = None if shadow is None else shadow.score(X)
         predictions = []
         for row, (tick, state) in enumerate(zip(ticks, states, strict=True)):
             signal = str(scores.signal[row])
             confidence, agree = float(scores.confidence[row]), bool(scores.agree[row])
-            decision = state.trade_filter.decide(
-                tick.ts, tick.price, signal, confidence, agree, warm=bool(warm[row])
-            )
+            if state.history_problem:
+                action, reason = "NONE", f"session history unavailable: {state.history_problem}"
+            else:
+                decision = state.trade_filter.decide(
+                    tick.ts, tick.price, signal, confidence, agree, warm=bool(warm[row])
+                )
+                action, reason = decision.action, decision.reason
             predictions.append(
                 Prediction(
                     symbol=tick.symbol,
@@ -170,17 +269,29 @@ class ScoringState:
                     p30=dict(zip(LABELS_30M, p30[row].tolist(), strict=True)),
                     signal=signal,
                     confidence=confidence,
-                    action=decision.action,
-                    reason=decision.reason,
+                    action=action,
+                    reason=reason,
                     warm=bool(warm[row]),
-                    models=self._versions,
+                    history_complete=state.history_problem is None,
+                    models=versions,
+                    shadow=None if challenger is None else _shadow(challenger, row, shadow.versions),
                 )
             )
         # Commit: plain assignments from here on, nothing that can fail half-way
         self._symbols.update(working)
         for tick, state, prediction in zip(ticks, states, predictions, strict=True):
-            state.cache[tick.key] = prediction
+            state.cache[tick.key] = (tick, prediction)
             if len(state.cache) > self.replay_cache_size:
                 state.cache.popitem(last=False)
             state.last_key = tick.key
         return predictions
+
+
+def _shadow(scores: Scores, row: int, versions: dict[str, str]) -> ShadowPrediction:
+    return ShadowPrediction(
+        p15=dict(zip(LABELS_15M, scores.p15[row].tolist(), strict=True)),
+        p30=dict(zip(LABELS_30M, scores.p30[row].tolist(), strict=True)),
+        signal=str(scores.signal[row]),
+        confidence=float(scores.confidence[row]),
+        models=versions,
+    )

@@ -7,6 +7,9 @@ is shared by every test that talks to it: use `fresh_day` for ticks later than a
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +24,9 @@ STARTUP_TIMEOUT_S = 180.0
 # Far beyond any other fixture's dates, so the served state only ever moves forward.
 FIRST_SERVED_DAY = dt.date(2031, 1, 6)
 SERVED_SYMBOLS = ("NIFTY", "AMZN", "NIFTY_REPLAY")
+# The served days lie years ahead of the clock, so this service allows it (tests/test_service_input.py
+# checks the default refuses such ticks)
+FAR_AHEAD_S = 20 * 365 * 86_400
 # NIFTY_REPLAY is a NIFTY twin that only the live/backtest identity test streams, so its service state
 # starts fresh there, as a backtest's does; a lower confidence threshold lets the small champions trade.
 REPLAY_SYMBOL = "NIFTY_REPLAY"
@@ -39,11 +45,15 @@ def served_instruments(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def scoring_service(
-    champions: str, served_instruments: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def scoring_service_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the session's scoring service: its log is `serve.log`."""
+    return tmp_path_factory.mktemp("bentoml")
+
+
+@pytest.fixture(scope="session")
+def scoring_service(champions: str, served_instruments: Path, scoring_service_dir: Path) -> Iterator[str]:
     """Base URL of a real `bentoml serve` of TickScorer, ready (GET /readyz is 200) with both champions."""
-    workdir = tmp_path_factory.mktemp("bentoml")
+    workdir = scoring_service_dir
     port = service.free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = workdir / "serve.log"
@@ -52,6 +62,8 @@ def scoring_service(
         "MLFLOW_TRACKING_URI": champions,
         "BENTOML_HOME": str(workdir / "home"),
         "TICKML_INSTRUMENTS": str(served_instruments),
+        "TICKML_HOME": str(workdir / "store"),  # an empty tick store: every symbol starts fresh
+        "TICKML_MAX_AHEAD_S": str(FAR_AHEAD_S),
     }
     process = service.start(port, log_path=log_path, env=env)
     try:
@@ -81,3 +93,22 @@ def fresh_day() -> Callable[[str], dt.date]:
         return day
 
     return next_day
+
+
+def serve_banner(args: list[str], env: dict[str, str]) -> str:
+    """The line `tickml serve ARGS` prints before it becomes the service; the service is then stopped."""
+    tickml = Path(sys.executable).with_name("tickml")
+    proc = subprocess.Popen(
+        [str(tickml), "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "BENTOML_DO_NOT_TRACK": "True", **env},
+    )
+    try:
+        assert proc.stdout is not None
+        return proc.stdout.readline().strip()
+    finally:
+        service.stop(proc)
+        proc.stdout.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from mlflow import MlflowClient
+
 from feature_store.instruments import get_instrument
 from feature_store.store import open_store
 from pipelines.simulate import simulate_session
@@ -56,6 +58,7 @@ def test_backtest_writes_its_report_plots_and_trades(champions, tmp_path):
 def test_backtest_without_a_champion_says_what_to_do(tmp_path):
     _store_a_day(tmp_path)
     env = {"TICKML_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}"}
+    MlflowClient(env["MLFLOW_TRACKING_URI"]).search_experiments()  # a registry with no model in it
 
     result = run("backtest", "--symbol", "NIFTY", env=env)
 

@@ -17,7 +17,8 @@ from feature_store.store import open_store
 from pipelines.simulate import simulate_session
 from pipelines.sources import FORMATS
 from tests.data import DATA
-from tickml import data_commands
+from tests.fixtures_serving import serve_banner
+from tickml import data_commands, service
 
 TICKML = str(Path(sys.executable).with_name("tickml"))
 
@@ -95,15 +96,16 @@ def test_serve_answers_http_on_the_requested_port(champions, tmp_path):
     assert proc.poll() is not None
 
 
-def test_serve_without_a_vetted_champion_says_so_in_one_line_and_starts_nothing(tmp_path):
-    result = run("serve", "--port", "1", env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"})
+def test_serve_without_a_champion_starts_and_says_why_it_is_not_ready_yet(tmp_path):
+    registry = tmp_path / "mlflow.db"
 
-    assert result.returncode == 3 and result.stdout == ""
-    # (MLflow itself logs creating the empty store's tables)
-    lines = [line for line in result.stderr.splitlines() if "mlflow.store.db.utils" not in line]
-    assert len(lines) == 1 and "Traceback" not in result.stderr
-    assert lines[0].startswith("tickml serve: nothing to serve: registered model 'direction-15m' has no")
-    assert "`tickml train`" in lines[0]
+    banner = serve_banner(
+        ["--port", str(service.free_port())], {"MLFLOW_TRACKING_URI": f"sqlite:///{registry}"}
+    )
+
+    assert banner.startswith("serving nothing yet (no MLflow registry at")
+    assert "`tickml train`" in banner and "/readyz answers 503" in banner
+    assert not registry.exists()  # serving only reads the registry
 
 
 def test_stream_once_scores_new_ticks_and_keeps_its_cursor(scoring_service, fresh_day, tmp_path):

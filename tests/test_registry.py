@@ -150,8 +150,17 @@ def test_version_carries_feature_set_and_lineage(fresh_mlflow, model_dataset):
 
 
 def test_load_champion_without_alias_says_how_to_get_one(fresh_mlflow):
+    registry.configure(fresh_mlflow)  # a registry that exists, with no version yet
+
     with pytest.raises(LookupError, match="has no 'champion'.*`tickml train`"):
         registry.load_champion(HORIZON_15M.model_name)
+
+
+def test_a_missing_registry_is_read_without_creating_it(fresh_mlflow, tmp_path):
+    with pytest.raises(LookupError, match="no MLflow registry at .*`tickml train`"):
+        registry.load_champion(HORIZON_15M.model_name)
+
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_default_tracking_uri_is_sqlite_under_mlruns(monkeypatch, tmp_path):

@@ -21,6 +21,7 @@ from feature_store.features.online import WARMUP_TICKS
 from feature_store.instruments import get_instrument
 from feature_store.schema import LABELS_15M, LABELS_30M
 from pipelines.registry import MODEL_15M, MODEL_30M, LoadedModel, load_champion
+from pipelines.scoring import ChampionPair
 from pipelines.simulate import simulate_session
 from pipelines.streaming import ScoringClient, ScoringError, ticks_payload
 from serving.schemas import Tick
@@ -273,7 +274,7 @@ def test_request_failing_on_a_later_tick_leaves_the_state_as_it_was(
     victim = nifty[215] if failing == "NIFTY" else Tick.model_validate(ticks_payload(amzn)[0])
     # Unvalidated, as the service took it before ts was bounded: the features engine overflows on it.
     poison = Tick.model_construct(**{**victim.model_dump(), "ts": 2**63 + 1})
-    seen, unseen = ScoringState(*champion_models), ScoringState(*champion_models)
+    seen, unseen = ScoringState(ChampionPair(*champion_models)), ScoringState(ChampionPair(*champion_models))
     seen.score(nifty[:200])
     unseen.score(nifty[:200])
 

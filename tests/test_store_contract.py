@@ -526,6 +526,20 @@ def test_writing_the_same_predictions_twice_stores_them_once(tick_store: TickSto
     assert tick_store.read_predictions()["model_15m_version"].tolist() == ["1", "1", "1", "2"]
 
 
+def test_shadow_predictions_are_kept_apart_from_the_champions(tick_store: TickStore) -> None:
+    champion = make_predictions(make_ticks([1, 2, 3]))
+    shadow = make_predictions(make_ticks([1, 2, 3]), version="7")
+    tick_store.write_predictions(champion)
+
+    new = tick_store.write_predictions(shadow, shadow=True)
+    again = tick_store.write_predictions(shadow, shadow=True)
+
+    assert (new, again) == (3, 0)
+    pd.testing.assert_frame_equal(tick_store.read_predictions(), champion, check_exact=True)
+    stored = tick_store.read_predictions("NIFTY", utc_ts(T0 + 2), None, shadow=True)
+    assert stored["model_15m_version"].tolist() == ["7", "7"]
+
+
 def test_read_predictions_filters_by_symbol_and_utc_bounds(tick_store: TickStore) -> None:
     tick_store.write_predictions(make_predictions(make_ticks([0, 10, 20], symbol="NIFTY")))
     tick_store.write_predictions(make_predictions(make_ticks([0, 10, 20], symbol="AMZN")))

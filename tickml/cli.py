@@ -45,25 +45,30 @@ def _serve(args: argparse.Namespace) -> int:
     from pipelines import registry
 
     names = [universe.model_name(base) for base in (registry.MODEL_15M, registry.MODEL_30M)]
-    try:  # refuse here, in one line, rather than in a service that would fail to start
+    command = serve_command(args.port, args.host)
+    try:
         versions = [registry.vetted_champion(name) for name in names]
-    except registry.NoChampion as exc:
-        print(f"tickml serve: nothing to serve: {exc}", file=sys.stderr)
-        return 3
-    command = serve_command(args.port)
-    names = [f"models:/{n}@champion (v{v})" for n, v in zip(names, versions, strict=True)]
-    print(f"serving {' and '.join(names)} (universe {universe.name}) on :{args.port}", flush=True)
+        what = " and ".join(f"models:/{n}@champion (v{v})" for n, v in zip(names, versions, strict=True))
+    except Exception as exc:  # noqa: BLE001 - the service starts anyway: not ready, retrying
+        what = f"nothing yet ({' '.join(str(exc).split())}); /readyz answers 503 until a champion passes the gate"
+    print(f"serving {what} (universe {universe.name}) on {args.host}:{args.port}", flush=True)
     os.execv(command[0], command)  # replace this process so signals reach bentoml directly
     return 0
 
 
 def _stream(args: argparse.Namespace) -> int:
     from feature_store.store import open_store
+    from pipelines.shards import Shard
     from pipelines.streaming import MAX_TICKS_PER_PASS, ScoringClient, run_stream
 
     max_ticks = MAX_TICKS_PER_PASS if args.max_ticks is None else args.max_ticks
     if max_ticks < 1:
         print(f"--max-ticks must be at least 1, got {max_ticks}", file=sys.stderr)
+        return 2
+    try:
+        shard = Shard.parse(args.shard) if args.shard else None
+    except ValueError as exc:
+        print(f"--shard: {exc}", file=sys.stderr)
         return 2
     store, stop, status = open_store(), threading.Event(), 0
     try:
@@ -73,8 +78,9 @@ def _stream(args: argparse.Namespace) -> int:
                 client,
                 poll_interval=args.interval,
                 stop=stop,
-                cursor_name=args.cursor,
+                cursor_name=args.cursor if shard is None else f"{args.cursor}-{shard.index}of{shard.count}",
                 max_ticks=max_ticks,
+                owns=None if shard is None else shard.owns,
             )
             for step in steps:  # run_stream logs failures and refusals; a failed pass yields too
                 if step.ticks_scored:
@@ -179,6 +185,12 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve both @champion models over HTTP with `bentoml serve`")
     p.add_argument("--port", type=int, default=3001, help="HTTP port (default 3001)")
     p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 exposes it: put "
+        "authentication in front)",
+    )
+    p.add_argument(
         "--universe", default="default", help="the universe whose champions to serve (default 'default')"
     )
     p.set_defaults(func=_serve)
@@ -205,6 +217,13 @@ def parser() -> argparse.ArgumentParser:
         "--once",
         action="store_true",
         help="one pass (at most --max-ticks), then exit: 0 when it ran, 1 when the service or store failed",
+    )
+    p.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="stream only the symbols of shard I of N, to the replica started with TICKML_SHARD=I/N "
+        "(its own cursor, '<cursor>-IofN')",
     )
     p.set_defaults(func=_stream)
 

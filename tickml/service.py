@@ -24,10 +24,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve_command(port: int) -> list[str]:
-    """The `bentoml serve` command line for the tickml service on `port`."""
+def serve_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """The `bentoml serve` command line for the tickml service on `host`:`port`."""
     bentoml = Path(sys.executable).with_name("bentoml")
-    return [str(bentoml), "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)]
+    return [str(bentoml), "serve", SERVICE, "--host", host, "--port", str(port)]
 
 
 def start(port: int, *, log_path: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:

@@ -70,14 +70,22 @@ class TickStore(ABC):
         """Trading days (exchange-local dates, see `Instrument.trading_day`) with stored ticks, sorted."""
 
     @abstractmethod
-    def write_predictions(self, predictions: pd.DataFrame) -> int:
-        """Store prediction rows (`feature_store.schema.PREDICTION_COLUMNS`); return how many were new."""
+    def write_predictions(self, predictions: pd.DataFrame, *, shadow: bool = False) -> int:
+        """Store prediction rows (`feature_store.schema.PREDICTION_COLUMNS`); return how many were new.
+
+        `shadow`: rows of a challenger scored beside the champion, kept apart (same columns and key)."""
 
     @abstractmethod
     def read_predictions(
-        self, symbol: str | None = None, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+        self,
+        symbol: str | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        *,
+        shadow: bool = False,
     ) -> pd.DataFrame:
-        """Stored predictions (all symbols when `symbol` is None), ordered by (symbol, ts, seq)."""
+        """Stored predictions (all symbols when `symbol` is None), ordered by (symbol, ts, seq); the
+        shadow challenger's with `shadow`."""
 
     @abstractmethod
     def get_cursor(self, name: str) -> str | None:

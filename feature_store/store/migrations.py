@@ -253,6 +253,12 @@ CREATE INDEX ticks_symbol_seq ON ticks (symbol, seq);
 """
 
 
+# Version 6: a shadow challenger's predictions, scored beside the champion's: same columns, same key.
+V6 = """
+CREATE TABLE shadow_predictions (LIKE predictions INCLUDING ALL);
+"""
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema step: `sql`, then `run` (for what SQL alone cannot do); `version` is then recorded."""
@@ -269,6 +275,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "ticks range-partitioned by trading day, tick counts per day", V3_TICKS, _v3_move_ticks),
     Migration(4, "symbols and sources in byte order (COLLATE C)", V4),
     Migration(5, "an index on (symbol, seq) in every tick partition", V5),
+    Migration(6, "shadow_predictions, a challenger's predictions beside the champion's", V6),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -53,7 +53,11 @@ _TS = pa.timestamp("ns", tz="UTC")
 TICKS = PartTable(TICK_ARROW_SCHEMA, ("ts", "seq"), legacy="ticks.parquet")
 PREDICTIONS = PartTable(PREDICTION_ARROW_SCHEMA, ("ts", "seq"), legacy="predictions.parquet")
 QUARANTINE = PartTable(QUARANTINE_ARROW_SCHEMA, tuple(QUARANTINE_KEY))
-_TABLES = {"ticks": TICKS, "predictions": PREDICTIONS}
+_TABLES = {"ticks": TICKS, "predictions": PREDICTIONS, "shadow_predictions": PREDICTIONS}
+
+
+def _predictions_kind(shadow: bool) -> str:
+    return "shadow_predictions" if shadow else "predictions"
 
 
 class ParquetTickStore(TickStore):
@@ -71,7 +75,7 @@ class ParquetTickStore(TickStore):
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        for kind in ("ticks", "predictions", "cursors", "quarantine"):
+        for kind in ("ticks", "predictions", "shadow_predictions", "cursors", "quarantine"):
             (self.root / kind).mkdir(parents=True, exist_ok=True)
         self._adopt_legacy_quarantine()
 
@@ -179,26 +183,31 @@ class ParquetTickStore(TickStore):
 
     # predictions ---------------------------------------------------------------------------------------
 
-    def write_predictions(self, predictions: pd.DataFrame) -> int:
+    def write_predictions(self, predictions: pd.DataFrame, *, shadow: bool = False) -> int:
         """Store prediction rows (UTC `ts`, `scored_at`); return how many (symbol, ts, seq) were new."""
         frame = prepare_predictions(predictions)
-        return self._write("predictions", frame)
+        return self._write(_predictions_kind(shadow), frame)
 
     def read_predictions(
-        self, symbol: str | None = None, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+        self,
+        symbol: str | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        *,
+        shadow: bool = False,
     ) -> pd.DataFrame:
         """Predictions with start <= ts < end (UTC; None is unbounded), ordered by (symbol, ts, seq)."""
-        start, end = utc(start), utc(end)
+        start, end, kind = utc(start), utc(end), _predictions_kind(shadow)
         if symbol is None:
-            dirs = (self.root / "predictions").glob("symbol=*")
+            dirs = (self.root / kind).glob("symbol=*")
             symbols = sorted(d.name.removeprefix("symbol=") for d in dirs)
         else:
             symbols = [symbol]
         where, keep = _between(start, end), _within(start, end)
         tables = [PREDICTION_ARROW_SCHEMA.empty_table()]
         for sym in symbols:
-            for day in self._days_between("predictions", sym, start, end):
-                tables.append(PREDICTIONS.read(self._day_dir("predictions", sym, day), where, keep=keep))
+            for day in self._days_between(kind, sym, start, end):
+                tables.append(PREDICTIONS.read(self._day_dir(kind, sym, day), where, keep=keep))
         return coerce_predictions(pa.concat_tables(tables).to_pandas())
 
     # cursors -------------------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ def _is_time(dtype: str) -> bool:
 
 TICKS = _Layout("ticks", TICK_DTYPES)
 PREDICTIONS = _Layout("predictions", PREDICTION_DTYPES)
+SHADOW_PREDICTIONS = _Layout("shadow_predictions", PREDICTION_DTYPES)
 QUARANTINE = _Layout("quarantine", QUARANTINE_DTYPES)
 
 
@@ -182,25 +183,31 @@ class PostgresTickStore(TickStore):
 
     # predictions ---------------------------------------------------------------------------------------
 
-    def write_predictions(self, predictions: pd.DataFrame) -> int:
+    def write_predictions(self, predictions: pd.DataFrame, *, shadow: bool = False) -> int:
         """Store prediction rows (UTC `ts`, `scored_at`); return how many (symbol, ts, seq) were new."""
         frame = prepare_predictions(predictions)
         if frame.empty:
             return 0
         with self._transaction() as cur:
-            return self._insert(cur, PREDICTIONS, frame)
+            return self._insert(cur, SHADOW_PREDICTIONS if shadow else PREDICTIONS, frame)
 
     def read_predictions(
-        self, symbol: str | None = None, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+        self,
+        symbol: str | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        *,
+        shadow: bool = False,
     ) -> pd.DataFrame:
         """Predictions with start <= ts < end (UTC; None is unbounded), ordered by (symbol, ts, seq)."""
+        layout = SHADOW_PREDICTIONS if shadow else PREDICTIONS
         where, params = _time_filter(start, end)
         if symbol is not None:
             where, params = sql.SQL(" AND symbol = %s{}").format(where), [symbol, *params]
-        query = sql.SQL("SELECT {} FROM predictions WHERE true{} ORDER BY symbol, ts_ns, seq").format(
-            PREDICTIONS.select_list(), where
+        query = sql.SQL("SELECT {} FROM {} WHERE true{} ORDER BY symbol, ts_ns, seq").format(
+            layout.select_list(), sql.Identifier(layout.table), where
         )
-        return coerce_predictions(self._select(PREDICTIONS, query, params))
+        return coerce_predictions(self._select(layout, query, params))
 
     # cursors -------------------------------------------------------------------------------------------
 

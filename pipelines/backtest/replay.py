@@ -78,6 +78,11 @@ class FeatureReplay:
         self.instrument = instrument
         self._features = OnlineFeatures(instrument)
 
+    @property
+    def features(self) -> OnlineFeatures:
+        """The online state after the last day fed (what a live service holds at that point)."""
+        return self._features
+
     def day(self, ticks: pd.DataFrame) -> Replay:
         """The feature rows of one trading day's `ticks` ((ts, seq) order), after the days before it."""
         ticks = ticks.reset_index(drop=True)
