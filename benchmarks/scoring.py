@@ -31,7 +31,7 @@ from pipelines.scoring import ChampionPair
 from pipelines.simulate import simulate_session
 from pipelines.streaming import ScoringClient, ticks_payload
 from pipelines.training import HORIZON_15M, HORIZON_30M, train_direction_model
-from serving.schemas import ScoreRequest, ScoreResponse
+from serving.schemas import ScoreResponse, parse_request
 from serving.state import ScoringState
 from tickml import service
 
@@ -91,10 +91,10 @@ def run(*, ticks: int = 2000) -> str:
     )
     state = ScoringState(pair)
     bodies = _bodies(sessions[0].iloc[: ticks + warm])
-    requests = [ScoreRequest.model_validate_json(b).ticks for b in bodies]
+    requests = [parse_request(b).ticks for b in bodies]
     in_process = _timed(state.score, requests)
     answers = [ScoreResponse(predictions=state.score(r)) for r in requests]  # replays: cached
-    parse = _timed(ScoreRequest.model_validate_json, bodies)
+    parse = _timed(parse_request, bodies)
     encode = _timed(lambda a: a.model_dump_json(), answers)
 
     port = service.free_port()

@@ -7,6 +7,7 @@ its field as `ticks[3].price` in its message (and as `loc` ["ticks", 3, "price"]
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -25,7 +26,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from feature_store.instruments import load_instruments
+from feature_store.instruments import Instrument, load_instruments
 from pipelines.sources.session import local_day_and_time, outside_session, session_detail
 
 MAX_TICKS_PER_REQUEST = 10_000
@@ -87,6 +88,13 @@ INT64_MAX = 2**63 - 1
 PRICE_BAND_TICKS = 1e9
 
 
+def _instruments(info: ValidationInfo) -> dict[str, Instrument]:
+    """The instruments of this validation: `context={"instruments": ...}`, read once per request by
+    `parse_request` (a file check per field costs more than the rest of a tick's validation)."""
+    context = info.context or {}
+    return context["instruments"] if "instruments" in context else load_instruments()
+
+
 class Tick(BaseModel):
     """One canonical tick (see `feature_store.schema`): ts as epoch ns (UTC) once validated."""
 
@@ -109,8 +117,8 @@ class Tick(BaseModel):
 
     @field_validator("symbol")
     @classmethod
-    def _known_symbol(cls, symbol: str) -> str:
-        known = load_instruments()
+    def _known_symbol(cls, symbol: str, info: ValidationInfo) -> str:
+        known = _instruments(info)
         if symbol not in known:
             raise PydanticCustomError(
                 "unknown_symbol",
@@ -132,7 +140,7 @@ class Tick(BaseModel):
     @field_validator("price", "bid", "ask")
     @classmethod
     def _price_in_band(cls, value: float | None, info: ValidationInfo) -> float | None:
-        instrument = load_instruments().get(info.data.get("symbol", ""))
+        instrument = _instruments(info).get(info.data.get("symbol", ""))
         if value is None or instrument is None:  # an unknown symbol is reported on its own field
             return value
         low, high = instrument.tick_size, instrument.tick_size * PRICE_BAND_TICKS
@@ -307,7 +315,55 @@ class ModelsResponse(BaseModel):
 def iso_ns(ts_ns: int) -> str:
     """Epoch nanoseconds as ISO-8601 UTC with all nine fractional digits (no pandas: hot path)."""
     seconds, nanos = divmod(ts_ns, 1_000_000_000)
-    return f"{dt.datetime.fromtimestamp(seconds, dt.UTC):%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+    return f"{_iso_seconds(seconds)}.{nanos:09d}Z"
+
+
+@functools.lru_cache(maxsize=4096)  # a session's ticks share their seconds many times over
+def _iso_seconds(seconds: int) -> str:
+    return f"{dt.datetime.fromtimestamp(seconds, dt.UTC):%Y-%m-%dT%H:%M:%S}"
+
+
+def parse_request(body: bytes) -> ScoreRequest:
+    """POST /score's body validated (raises pydantic's ValidationError), the instruments file read once."""
+    return ScoreRequest.model_validate_json(body, context={"instruments": load_instruments()})
+
+
+@functools.lru_cache(maxsize=4096)
+def _open_intervals(instrument: Instrument, day: int) -> tuple[tuple[int, int], ...]:
+    """The session of local day number `day` (days since 1970-01-01) as UTC epoch-ns [start, end)
+    intervals, breaks taken out; () for a day of the week the venue does not trade. The same rule as the
+    ingest's `outside_session`, in a form a single tick is checked against in microseconds."""
+    if outside_session(instrument, np.array([day]), np.array([instrument_open_ns(instrument)]))[0]:
+        return ()
+    local = dt.datetime(1970, 1, 1) + dt.timedelta(days=day)
+    edges = [instrument.open, *(t for b in instrument.breaks for t in b), instrument.close]
+    out = []
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        bounds = []
+        for t in (start, end):
+            wall = local + (dt.timedelta(days=1) if t == dt.time.max else dt.timedelta(0))
+            wall = dt.datetime.combine(wall.date(), dt.time() if t == dt.time.max else t, instrument.tz)
+            bounds.append(int(wall.timestamp()) * 1_000_000_000 + wall.microsecond * 1000)
+        out.append((bounds[0], bounds[1]))
+    return tuple(out)
+
+
+def instrument_open_ns(instrument: Instrument) -> int:
+    """The session's opening time of day in nanoseconds."""
+    t = instrument.open
+    return ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000_000 + t.microsecond * 1000
+
+
+def in_session(instrument: Instrument, ts_ns: int) -> bool:
+    """Whether UTC epoch-ns `ts_ns` lies in `instrument`'s session (the ingest's rule, one tick at a time)."""
+    return _interval_of(instrument, ts_ns) is not None
+
+
+def _interval_of(instrument: Instrument, ts_ns: int) -> tuple[int, int] | None:
+    seconds = ts_ns // 1_000_000_000
+    offset = dt.datetime.fromtimestamp(seconds, instrument.tz).utcoffset()
+    day = (seconds + int(offset.total_seconds())) // 86_400
+    return next(((a, b) for a, b in _open_intervals(instrument, day) if a <= ts_ns < b), None)
 
 
 def untimely(ticks: list[Tick], now_ns: int, max_ahead_ns: int) -> tuple[int, str] | None:
@@ -320,17 +376,17 @@ def untimely(ticks: list[Tick], now_ns: int, max_ahead_ns: int) -> tuple[int, st
                 f"ticks[{i}].ts: {iso_ns(tick.ts)} is {ahead:,.0f} s ahead of the service's clock "
                 f"({iso_ns(now_ns)}; at most {max_ahead_ns / 1e9:g} s allowed)"
             )
-    by_symbol: dict[str, list[int]] = {}
-    for i, tick in enumerate(ticks):
-        by_symbol.setdefault(tick.symbol, []).append(i)
     instruments = load_instruments()
-    for symbol, rows in by_symbol.items():
-        instrument = instruments[symbol]
-        ts = np.fromiter((ticks[i].ts for i in rows), dtype=np.int64, count=len(rows))
-        day, tod = local_day_and_time(instrument, ts)
-        outside = np.flatnonzero(outside_session(instrument, day, tod))
-        if len(outside):
-            k = int(outside[0])
-            detail = session_detail(instrument, int(day[k]), int(tod[k]))
-            return rows[k], f"ticks[{rows[k]}].ts: {detail}"
+    known: dict[str, tuple[int, int]] = {}  # symbol -> the open interval its last tick fell in
+    for i, tick in enumerate(ticks):
+        interval = known.get(tick.symbol)
+        if interval is not None and interval[0] <= tick.ts < interval[1]:
+            continue
+        instrument = instruments[tick.symbol]
+        interval = _interval_of(instrument, tick.ts)
+        if interval is not None:
+            known[tick.symbol] = interval
+        else:
+            day, tod = local_day_and_time(instrument, np.array([tick.ts], dtype=np.int64))
+            return i, f"ticks[{i}].ts: {session_detail(instrument, int(day[0]), int(tod[0]))}"
     return None

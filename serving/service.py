@@ -38,9 +38,9 @@ from serving.config import ServingConfig
 from serving.schemas import (
     FeatureSetInfo,
     ModelsResponse,
-    ScoreRequest,
     ScoreResponse,
     ServedModel,
+    parse_request,
     untimely,
 )
 from serving.state import NotReady, ReplayConflictError, ScoringState, StaleTickError, store_history
@@ -90,7 +90,7 @@ async def score(request: Request) -> Response:
     if isinstance(body, Response):
         return body
     try:
-        ticks = ScoreRequest.model_validate_json(body).ticks
+        ticks = parse_request(body).ticks
     except ValidationError as exc:
         return _validation_error(exc)
     for i, tick in enumerate(ticks):

@@ -261,7 +261,7 @@ class ScoringState:
                 )
                 action, reason = decision.action, decision.reason
             predictions.append(
-                Prediction(
+                Prediction.model_construct(  # built from validated ticks and model output: not re-validated
                     symbol=tick.symbol,
                     ts=iso_ns(tick.ts),
                     seq=tick.seq,
@@ -288,7 +288,7 @@ class ScoringState:
 
 
 def _shadow(scores: Scores, row: int, versions: dict[str, str]) -> ShadowPrediction:
-    return ShadowPrediction(
+    return ShadowPrediction.model_construct(
         p15=dict(zip(LABELS_15M, scores.p15[row].tolist(), strict=True)),
         p30=dict(zip(LABELS_30M, scores.p30[row].tolist(), strict=True)),
         signal=str(scores.signal[row]),

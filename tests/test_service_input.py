@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from feature_store.instruments import get_instrument
 from pipelines.simulate import simulate_session
+from pipelines.sources.session import local_day_and_time, outside_session
 from pipelines.streaming import ScoringClient, ScoringError, ticks_payload
 from serving.config import ServingConfig
+from serving.schemas import in_session
 
 JSON = {"content-type": "application/json"}
 
@@ -122,3 +125,23 @@ def test_a_refused_tick_does_not_advance_the_symbol(
         scoring_client.score([{**ticks[0], "ts": "2099-01-05T05:00:00Z", "price": 1e308}])
 
     assert len(scoring_client.score(ticks)) == 3  # had the tick advanced the state, these would be 409s
+
+
+@pytest.mark.parametrize("symbol", ["NIFTY", "AMZN", "PETR4", "BTCUSDT"])
+def test_the_services_session_check_is_the_ingests_rule(symbol: str) -> None:
+    instrument = get_instrument(symbol)
+    rng = np.random.default_rng(3)
+    # two years of random instants, DST changes included, and every session edge of a few days exactly
+    ts = rng.integers(1_735_689_600 * 10**9, 1_798_761_600 * 10**9, 20_000)
+    edges = [
+        int(b.value) + d
+        for day in instrument.trading_days(dt.date(2026, 3, 6), 5)
+        for b in instrument.session_bounds(day)
+        for d in (-1, 0, 1)
+    ]
+    ts = np.concatenate([ts, np.asarray(edges, dtype=np.int64)])
+
+    fast = np.array([in_session(instrument, int(t)) for t in ts])
+
+    day, tod = local_day_and_time(instrument, ts)
+    assert (fast == ~outside_session(instrument, day, tod)).all()

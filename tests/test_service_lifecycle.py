@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 import secrets
 import shutil
@@ -72,9 +73,15 @@ def instruments(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@functools.cache
+def _nifty_day() -> pd.DataFrame:
+    return simulate_session(get_instrument("NIFTY"), DAY, seed=21, signal=1.5)
+
+
 def _session(symbol: str, n: int | None = None) -> pd.DataFrame:
-    ticks = simulate_session(get_instrument("NIFTY"), DAY, seed=21, signal=1.5).assign(symbol=symbol)
-    return ticks if n is None else ticks.iloc[:n]
+    """DAY's simulated NIFTY ticks (the first `n`) under the name `symbol`."""
+    ticks = _nifty_day().assign(symbol=symbol)
+    return ticks if n is None else ticks.iloc[:n].copy()
 
 
 def _clone_version(client: MlflowClient, name: str, version: str, **tags: str) -> str:
@@ -101,19 +108,43 @@ def _register_files(client: MlflowClient, name: str, folder: Path, tags: dict[st
 @pytest.fixture(scope="module")
 def live(champions: str, instruments: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """A service on a registry copy that the tests change: polling every second, an admin token set, the
-    latest candidates scored in shadow."""
+    latest candidates scored in shadow. It starts before the registry exists; `before_registry` holds what
+    it answered then (`readyz`, `score`, and whether the registry file `appeared`)."""
     home = tmp_path_factory.mktemp("live")
-    uri = _registry_copy(champions, home / "mlruns")
+    missing = home / "mlruns" / "mlflow.db"
     token = secrets.token_urlsafe(24)
     port = service.free_port()
     url = f"http://127.0.0.1:{port}"
     env = _env(
-        uri, home, instruments, TICKML_RELOAD_INTERVAL_S="1", TICKML_ADMIN_TOKEN=token, TICKML_SHADOW="1"
+        f"sqlite:///{missing}",
+        home,
+        instruments,
+        TICKML_RELOAD_INTERVAL_S="1",
+        TICKML_ADMIN_TOKEN=token,
+        TICKML_SHADOW="1",
     )
     proc = service.start(port, log_path=home / "serve.log", env=env)
     try:
-        service.wait_ready(proc, url, timeout_s=STARTUP_S, log_path=home / "serve.log")
-        yield {"url": url, "uri": uri, "token": token, "log": home / "serve.log", "home": home}
+        deadline = time.monotonic() + STARTUP_S
+        while True:  # up and answering, with nothing to serve
+            try:
+                readyz = httpx.get(f"{url}/readyz", timeout=5)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, "service did not come up"
+                time.sleep(0.5)
+        score = httpx.post(f"{url}/score", json={"ticks": ticks_payload(_session("NIFTY", 1))}, timeout=10)
+        before = {"readyz": readyz, "score": score, "appeared": missing.exists()}
+        uri = _registry_copy(champions, missing.parent)  # the first champions arrive
+        service.wait_ready(proc, url, timeout_s=60, log_path=home / "serve.log")
+        yield {
+            "url": url,
+            "uri": uri,
+            "token": token,
+            "log": home / "serve.log",
+            "home": home,
+            "before": before,
+        }
     finally:
         service.stop(proc)
 
@@ -127,34 +158,15 @@ def _reload(live: dict) -> dict:
 
 
 def test_service_without_a_registry_starts_not_ready_says_why_and_serves_once_champions_appear(
-    champions: str, instruments: Path, tmp_path: Path
+    live: dict,
 ) -> None:
-    missing = tmp_path / "mlruns" / "mlflow.db"
-    port = service.free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = _env(f"sqlite:///{missing}", tmp_path, instruments, TICKML_RELOAD_INTERVAL_S="1")
-    proc = service.start(port, log_path=tmp_path / "serve.log", env=env)
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:  # up, answering, not ready
-            try:
-                readyz = httpx.get(f"{url}/readyz", timeout=5)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline, "service did not come up"
-                time.sleep(0.5)
-        scored = httpx.post(f"{url}/score", json={"ticks": ticks_payload(_session("NIFTY", 1))}, timeout=10)
-        registry_created = missing.exists()
+    before = live["before"]
 
-        _registry_copy(champions, missing.parent)  # the first champions arrive
-        service.wait_ready(proc, url, timeout_s=60, log_path=tmp_path / "serve.log")
-        models = httpx.get(f"{url}/models", timeout=5).json()
-    finally:
-        service.stop(proc)
+    models = httpx.get(f"{live['url']}/models", timeout=5).json()
 
-    assert readyz.status_code == 503 and "no MLflow registry" in readyz.text
-    assert scored.status_code == 503 and "no MLflow registry" in scored.json()["error"]
-    assert not registry_created  # the service only reads the registry
+    assert before["readyz"].status_code == 503 and "no MLflow registry" in before["readyz"].text
+    assert before["score"].status_code == 503 and "no MLflow registry" in before["score"].json()["error"]
+    assert not before["appeared"]  # the service only reads the registry
     assert models["ready"] and {m["name"] for m in models["models"]} == {MODEL_15M, MODEL_30M}
 
 
@@ -309,7 +321,8 @@ def test_restart_mid_session_changes_no_prediction_and_kill_9_leaves_nothing_beh
     monkeypatch.setenv("TICKML_INSTRUMENTS", str(instruments))  # the twins, here as in the service
     env = _env(_registry_copy(champions, tmp_path / "mlruns"), tmp_path, instruments)
     store = ParquetTickStore(tmp_path / "store")
-    store.write_ticks(pd.concat([_session(TWIN_A), _session(TWIN_B)], ignore_index=True))
+    session = 30_000  # ticks of the day streamed; the restart at the issue's tick leaves 6,656 after it
+    store.write_ticks(pd.concat([_session(TWIN_A, session), _session(TWIN_B, session)], ignore_index=True))
     cut = 23_344  # where the issue's restart happened
     port = service.free_port()
     url = f"http://127.0.0.1:{port}"
@@ -338,7 +351,7 @@ def test_restart_mid_session_changes_no_prediction_and_kill_9_leaves_nothing_beh
         service.stop(second)
 
     assert alive == [] and len(workers) >= 1
-    assert uninterrupted.ticks_scored == len(_session(TWIN_A)) and before.ticks_scored == cut
+    assert uninterrupted.ticks_scored == session and before.ticks_scored == cut
     columns = [c for c in PREDICTION_COLUMNS if c not in ("symbol", "scored_at")]
     reference = store.read_predictions(TWIN_A)[columns].reset_index(drop=True)
     restarted = store.read_predictions(TWIN_B)[columns].reset_index(drop=True)
