@@ -7,6 +7,8 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 export TICKML_HOME ?= $(CURDIR)/.tickml
 export PYTHONDONTWRITEBYTECODE := 1
+# the suite waits on servers and subprocesses a lot: two pytest workers, whole files each (module fixtures)
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test bench honesty ui serve stream feed lint clean
 
@@ -22,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/tickml demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -22,11 +22,14 @@ from feature_store.store import ParquetTickStore, PostgresTickStore, TickStore
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A Dagster instance of the test session's own: commands the tests run (`tickml ingest` adds
-    partitions) never touch the project's dagster_home, which `make` exports as DAGSTER_HOME."""
+    """A Dagster instance, tick store and MLflow registry of the test session's own (of each xdist worker's
+    own under `make test`): what the tests run never touches the project's dagster_home, .tickml or mlruns,
+    which `make` exports, nor another worker's."""
     home = tmp_path_factory.mktemp("dagster_home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(home))
+        patch.setenv("TICKML_HOME", str(tmp_path_factory.mktemp("tickml_home")))
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path_factory.mktemp('mlruns') / 'mlflow.db'}")
         yield home
 
 

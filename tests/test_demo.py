@@ -15,11 +15,16 @@ from mlflow import MlflowClient
 TICKML = str(Path(sys.executable).with_name("tickml"))
 
 
-def _served_pids() -> set[int]:
+def _served_pids(home: str) -> set[int]:
+    """Scoring service processes started for the tick store `home` (not another test worker's)."""
     pids = set()
     for proc in psutil.process_iter(["pid", "cmdline"]):
         if "serving.service:TickScorer" in " ".join(proc.info["cmdline"] or []):
-            pids.add(proc.info["pid"])
+            try:
+                if proc.environ().get("TICKML_HOME") == home:
+                    pids.add(proc.info["pid"])
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
     return pids
 
 
@@ -48,7 +53,6 @@ def _gate_lines(stdout: str) -> list[tuple[float, float, str, float]]:
 
 def test_demo_runs_the_whole_path_with_champions_that_beat_the_prior(tmp_path):
     env = _env(tmp_path)
-    before = _served_pids()
 
     # the demo's own training days and signal; only the live part is shorter
     result = subprocess.run(
@@ -84,7 +88,7 @@ def test_demo_runs_the_whole_path_with_champions_that_beat_the_prior(tmp_path):
     client = MlflowClient(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
     for name in ("direction-15m", "direction-30m"):
         assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
-    assert _served_pids() - before == set()
+    assert _served_pids(env["TICKML_HOME"]) == set()
 
 
 def test_demo_on_a_random_walk_refuses_both_candidates_and_serves_nothing(tmp_path):

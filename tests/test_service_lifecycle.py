@@ -87,7 +87,10 @@ def _session(symbol: str, n: int | None = None) -> pd.DataFrame:
 def _clone_version(client: MlflowClient, name: str, version: str, **tags: str) -> str:
     """A new version of `name` registered from `version`'s files, with its tags (and `tags` over them)."""
     mv = client.get_model_version(name, version)
-    new = client.create_model_version(name, source=mv.source, run_id=mv.run_id).version
+    # the files' location, not mv.source ("models:/m-..."): MLflow resolves a logged-model id through the
+    # process-wide tracking URI, which another test may have pointed elsewhere
+    files = client.get_model_version_download_uri(name, version)
+    new = client.create_model_version(name, source=files, run_id=mv.run_id).version
     for key, value in {**mv.tags, **tags}.items():
         client.set_model_version_tag(name, new, key, value)
     return str(new)
