@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import platform
 
-from benchmarks import backtest, challenge, features, honesty, ingest, load, scoring
+from benchmarks import backtest, challenge, features, honesty, ingest, load, overhead, scoring
 
-BENCHMARKS = ("features", "scoring", "load", "backtest", "ingest", "challenge", "honesty")
+BENCHMARKS = ("features", "scoring", "overhead", "load", "backtest", "ingest", "challenge", "honesty")
 
 
 def main() -> int:
@@ -30,6 +30,7 @@ def main() -> int:
     runs = {
         "features": features.run,
         "scoring": lambda: scoring.run(ticks=args.ticks),
+        "overhead": lambda: overhead.run(requests=args.ticks),
         "load": lambda: load.run(minutes=args.minutes),
         "ingest": ingest.run,
         "backtest": backtest.run,

@@ -1,7 +1,7 @@
 """Scoring ticks: where a single-tick request's time goes, batched throughput, and latency beside a stream.
 
 Measured in one run against one `bentoml serve` of the service: the in-process cost (features, both models,
-trade filter), JSON (request parsing and validation, response encoding), and the HTTP round trip with two
+trade filter, the answer's JSON), request parsing and validation, and the HTTP round trip with two
 clients (httpx, which `tickml stream` uses, and the standard library's lean `http.client`); what the round trip
 adds over in-process + JSON is BentoML's server stack and the loopback network. Then 1,000-tick requests, and
 single ticks while a `tickml stream` process scores a backlog through the same service.
@@ -31,7 +31,7 @@ from pipelines.scoring import ChampionPair
 from pipelines.simulate import simulate_session
 from pipelines.streaming import ScoringClient, ticks_payload
 from pipelines.training import HORIZON_15M, HORIZON_30M, train_direction_model
-from serving.schemas import ScoreResponse, parse_request
+from serving.schemas import parse_request
 from serving.state import ScoringState
 from tickml import service
 
@@ -75,13 +75,56 @@ def _bodies(ticks: pd.DataFrame) -> list[bytes]:
     return [json.dumps({"ticks": [t]}).encode() for t in ticks_payload(ticks)]
 
 
+def _poster(port: int):
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+
+    def post(body: bytes) -> None:
+        conn.request("POST", "/score", body=body, headers={"content-type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"POST /score answered {response.status}")
+
+    return post
+
+
+def _beside_stream(work: Path, env: dict[str, str], sessions: list[pd.DataFrame], ticks: int) -> list[float]:
+    """Single `BESIDE` ticks posted to a fresh service while `tickml stream` scores `sessions[:-1]` of NIFTY
+    (the backlog) through it; the last session supplies the single ticks."""
+    work.mkdir()
+    env = {**env, "TICKML_HOME": str(work / "store")}
+    store = ParquetTickStore(work / "store")
+    for session in sessions[:-1]:
+        store.write_ticks(session.assign(symbol="NIFTY"))
+    port = service.free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = service.start(port, log_path=work / "serve.log", env=env)
+    stream = None
+    try:
+        service.wait_ready(proc, url, log_path=work / "serve.log")
+        with (work / "stream.log").open("wb") as stream_log:
+            stream = subprocess.Popen(
+                [str(Path(sys.executable).with_name("tickml")), "stream", "--url", url, "--interval", "0.2"],
+                stdout=stream_log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env},
+            )
+        time.sleep(2.0)
+        return _timed(_poster(port), _bodies(sessions[-1].iloc[:ticks].assign(symbol=BESIDE)))
+    finally:
+        if stream is not None:
+            stream.terminate()
+            stream.wait(timeout=30)
+        service.stop(proc)
+
+
 def run(*, ticks: int = 2000) -> str:
     """Measure single-tick latency by component, batched throughput and latency beside a stream."""
     work = Path(tempfile.mkdtemp(prefix="tickml-bench-"))
     uri = f"sqlite:///{work / 'mlflow.db'}"
     _champions(uri)
     nifty = get_instrument("NIFTY")
-    days = nifty.trading_days(FIRST_DAY + dt.timedelta(days=30), 6)
+    days = nifty.trading_days(FIRST_DAY + dt.timedelta(days=30), 7)
     warm = 300  # features need 180 ticks; the first requests also warm caches
     sessions = [simulate_session(nifty, d, seed=9, signal=1.0) for d in days]
 
@@ -92,10 +135,8 @@ def run(*, ticks: int = 2000) -> str:
     state = ScoringState(pair)
     bodies = _bodies(sessions[0].iloc[: ticks + warm])
     requests = [parse_request(b).ticks for b in bodies]
-    in_process = _timed(state.score, requests)
-    answers = [ScoreResponse(predictions=state.score(r)) for r in requests]  # replays: cached
+    in_process = _timed(state.score_json, requests)  # what the service runs, its answer's JSON included
     parse = _timed(parse_request, bodies)
-    encode = _timed(lambda a: a.model_dump_json(), answers)
 
     port = service.free_port()
     url = f"http://127.0.0.1:{port}"
@@ -112,22 +153,13 @@ def run(*, ticks: int = 2000) -> str:
     env = {"MLFLOW_TRACKING_URI": uri, "TICKML_HOME": str(store_home), "TICKML_INSTRUMENTS": str(instruments)}
     os.environ["TICKML_INSTRUMENTS"] = str(instruments)
     proc = service.start(port, log_path=work / "serve.log", env=env)
-    stream = None
     try:
         service.wait_ready(proc, url, log_path=work / "serve.log")
         with ScoringClient(url) as client:
             over_httpx = _timed(
                 lambda b: client.score(json.loads(b)["ticks"]), _bodies(sessions[1].iloc[: ticks + warm])
             )
-        conn = http.client.HTTPConnection("127.0.0.1", port)
-
-        def post(body: bytes) -> None:
-            conn.request("POST", "/score", body=body, headers={"content-type": "application/json"})
-            response = conn.getresponse()
-            response.read()
-            if response.status != 200:
-                raise RuntimeError(f"POST /score answered {response.status}")
-
+        post = _poster(port)
         over_lean = _timed(post, _bodies(sessions[2].iloc[: ticks + warm]))
 
         batch = ticks_payload(sessions[3])
@@ -136,24 +168,11 @@ def run(*, ticks: int = 2000) -> str:
         ]
         batched = _timed(post, chunks)
 
-        # single ticks while `tickml stream` scores a backlog of another day through the same service
-        ParquetTickStore(store_home).write_ticks(sessions[4].assign(symbol="NIFTY"))
-        tickml = Path(sys.executable).with_name("tickml")
-        stream_log = (work / "stream.log").open("wb")
-        stream = subprocess.Popen(
-            [str(tickml), "stream", "--url", url, "--interval", "0.2"],
-            stdout=stream_log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
-        )
-        time.sleep(2.0)
-        beside = _timed(post, _bodies(sessions[5].iloc[: ticks + warm].assign(symbol=BESIDE)))
     finally:
-        if stream is not None:
-            stream.terminate()
-            stream.wait(timeout=30)
         service.stop(proc)
-    parse_ms, encode_ms, in_ms = (float(np.median(x[warm:])) for x in (parse, encode, in_process))
+    # single ticks while `tickml stream` scores a backlog of other days through a service of their own
+    beside = _beside_stream(work / "beside", env, sessions[4:], ticks + warm)
+    parse_ms, in_ms = (float(np.median(x[warm:])) for x in (parse, in_process))
     lean_ms = float(np.median(over_lean[warm:]))
     batch_rate = 1000 / (np.median(batched) / 1e3)
     return "\n".join(
@@ -163,9 +182,11 @@ def run(*, ticks: int = 2000) -> str:
             "",
             "| path | p50 ms | p99 ms | p99.9 ms | requests/s (1 client) |",
             "|---|---:|---:|---:|---:|",
-            _row("in-process: features + 2 models + trade filter (baseline)", in_process[warm:]),
+            _row(
+                "in-process: features + 2 models + trade filter + answer in JSON (baseline)",
+                in_process[warm:],
+            ),
             _row("in-process: JSON request parsed and validated", parse[warm:]),
-            _row("in-process: JSON response encoded", encode[warm:]),
             _row(
                 "HTTP POST /score, httpx client (as `tickml stream`), persistent connection",
                 over_httpx[warm:],
@@ -174,8 +195,8 @@ def run(*, ticks: int = 2000) -> str:
             _row("HTTP POST /score (http.client) while `tickml stream` scores a backlog", beside[warm:]),
             _row("HTTP POST /score, 1,000-tick requests", batched),
             "",
-            f"Single tick, lean client: in-process {in_ms:.3f} ms + JSON {parse_ms + encode_ms:.3f} ms; the other "
-            f"{lean_ms - in_ms - parse_ms - encode_ms:.3f} ms of the {lean_ms:.3f} ms p50 are BentoML's server "
+            f"Single tick, lean client: in-process {in_ms:.3f} ms + request JSON {parse_ms:.3f} ms; the other "
+            f"{lean_ms - in_ms - parse_ms:.3f} ms of the {lean_ms:.3f} ms p50 are BentoML's server "
             f"stack (uvicorn, its middlewares) and loopback. Batched: {batch_rate:,.0f} ticks/s per worker.",
         ]
     )

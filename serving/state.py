@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from pydantic_core import to_json
 
 from feature_store.features import FEATURE_NAMES, OnlineFeatures
 from feature_store.instruments import Instrument, get_instrument
@@ -33,13 +34,17 @@ from feature_store.store import TickStore
 from pipelines.backtest.replay import Decider, FeatureReplay, model_signals
 from pipelines.scoring import ChampionPair, Scores
 from pipelines.trade_filter import TradeFilter, TradeFilterConfig
-from serving.schemas import Prediction, ShadowPrediction, Tick, iso_ns
+from serving.schemas import Prediction, Tick, iso_ns
 
 log = logging.getLogger("tickml.serving")
 
 REPLAY_CACHE_SIZE = 10_000
 HISTORY_RETRY_S = 5.0  # a failed warm start is retried on the symbol's next request after this long
 Key = tuple[int, int]  # (ts_ns, seq)
+# A scored tick in the replay cache: its field values and its prediction's JSON. Plain immutable values
+# the garbage collector stops tracking, so a full cache adds nothing to a full collection; as Tick and
+# Prediction objects, two symbols' caches made every full collection take about 90 ms.
+CacheEntry = tuple[tuple, bytes]
 # (instrument, ts_ns, seq) -> the session's ticks strictly before (ts_ns, seq), canonical, (ts, seq) order
 TickHistory = Callable[[Instrument, int, int], pd.DataFrame]
 
@@ -94,13 +99,19 @@ class SymbolState:
     features: OnlineFeatures
     trade_filter: TradeFilter
     last_key: Key | None = None
-    cache: OrderedDict[Key, tuple[Tick, Prediction]] = field(default_factory=OrderedDict)
+    cache: OrderedDict[Key, CacheEntry] = field(default_factory=OrderedDict)
     history_problem: str | None = None  # why the session's earlier ticks could not be replayed
     retry_at: float = 0.0  # time.monotonic() after which a failed warm start is tried again
 
 
 class ScoringState:
-    """The champions plus every symbol's state; `score` and `swap` are serialised by a lock."""
+    """The champions plus every symbol's state.
+
+    Each symbol has a lock: a request holds the locks of its symbols (taken in name order, so two requests
+    never wait on each other in a cycle), and a 1,000-tick batch of one symbol never delays a tick of
+    another. The champions and the shadow are one tuple, replaced whole by `swap` and read once per request:
+    a request is scored by one pair from start to end.
+    """
 
     def __init__(
         self,
@@ -112,27 +123,33 @@ class ScoringState:
     ) -> None:
         if replay_cache_size < 1:
             raise ValueError(f"replay_cache_size must be >= 1, got {replay_cache_size}")
-        self._champions = champions
-        self._shadow: ChampionPair | None = None
+        self._served: tuple[ChampionPair | None, ChampionPair | None] = (champions, None)
         self.history = history
         self.replay_cache_size = replay_cache_size
         self._trade_filter = trade_filter
         self._symbols: dict[str, SymbolState] = {}
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()  # guards creating a symbol's lock, nothing else
 
     @property
     def champions(self) -> ChampionPair | None:
-        return self._champions
+        return self._served[0]
 
     @property
     def shadow(self) -> ChampionPair | None:
-        return self._shadow
+        return self._served[1]
 
     def swap(self, champions: ChampionPair, shadow: ChampionPair | None = None) -> None:
         """Serve `champions` (and score `shadow` beside them) from the next request on; every symbol's
-        state is kept."""
-        with self._lock:
-            self._champions, self._shadow = champions, shadow
+        state is kept. Requests already being scored finish with the pair they started with."""
+        self._served = (champions, shadow)
+
+    def _lock_of(self, symbol: str) -> threading.Lock:
+        lock = self._locks.get(symbol)
+        if lock is None:
+            with self._locks_lock:
+                lock = self._locks.setdefault(symbol, threading.Lock())
+        return lock
 
     def symbol(self, symbol: str) -> SymbolState:
         """The state of `symbol`, created on its first tick (KeyError for an undeclared symbol)."""
@@ -190,41 +207,66 @@ class ScoringState:
             state.retry_at,
         )
 
-    def score(self, ticks: Sequence[Tick]) -> list[Prediction]:
+    def score(self, ticks: Sequence[Tick], *, wait: bool = True) -> list[Prediction] | None:
         """Predictions for validated `ticks` (each symbol's in (ts, seq) order), in request order.
 
         A tick already scored and still cached returns its cached prediction and changes nothing; a new
         tick updates its symbol's features and trade filter. Raises NotReady without champions,
         StaleTickError when a tick is not after its symbol's last one and not in the cache, and
         ReplayConflictError when a cached key comes back with other content. All or nothing: whatever is
-        raised, no state changed.
+        raised, no state changed. With `wait=False`, returns None at once instead of waiting for a symbol
+        another request is scoring (the service's event loop must never block on a lock).
+
+        The predictions are validated back from the JSON the service sends (`score_json`).
         """
-        with self._lock:
-            champions, shadow = self._champions, self._shadow
-            if champions is None:
-                raise NotReady("no champions loaded")
-            out: list[Prediction | None] = []
-            for i, tick in enumerate(ticks):
-                state = self._symbols.get(tick.symbol)
-                if state is not None and state.last_key is not None and tick.key <= state.last_key:
-                    cached = state.cache.get(tick.key)
-                    if cached is None:
-                        raise StaleTickError(i, tick, state.last_key, self.replay_cache_size)
-                    if cached[0] != tick:
-                        raise ReplayConflictError(i, tick, cached[0])
-                    out.append(cached[1])
-                else:
-                    out.append(None)
-            fresh = [i for i, p in enumerate(out) if p is None]
-            if fresh:
-                scored = self._score_fresh([ticks[i] for i in fresh], champions, shadow)
-                for i, prediction in zip(fresh, scored, strict=True):
-                    out[i] = prediction
-            return out  # type: ignore[return-value]  # every slot is filled above
+        parts = self._score(ticks, wait)
+        return None if parts is None else [Prediction.model_validate_json(part) for part in parts]
+
+    def score_json(self, ticks: Sequence[Tick], *, wait: bool = True) -> bytes | None:
+        """`score` as the body POST /score answers: a `ScoreResponse` in JSON, built from each prediction's
+        JSON as it was encoded once, when its tick was scored."""
+        parts = self._score(ticks, wait)
+        return None if parts is None else b'{"predictions":[' + b",".join(parts) + b"]}"
+
+    def _score(self, ticks: Sequence[Tick], wait: bool) -> list[bytes] | None:
+        locks = [self._lock_of(symbol) for symbol in sorted({t.symbol for t in ticks})]
+        held = []
+        try:
+            for lock in locks:
+                if not lock.acquire(blocking=wait):
+                    return None
+                held.append(lock)
+            return self._score_locked(ticks)
+        finally:
+            for lock in reversed(held):
+                lock.release()
+
+    def _score_locked(self, ticks: Sequence[Tick]) -> list[bytes]:
+        champions, shadow = self._served
+        if champions is None:
+            raise NotReady("no champions loaded")
+        out: list[bytes | None] = []
+        for i, tick in enumerate(ticks):
+            state = self._symbols.get(tick.symbol)
+            if state is not None and state.last_key is not None and tick.key <= state.last_key:
+                cached = state.cache.get(tick.key)
+                if cached is None:
+                    raise StaleTickError(i, tick, state.last_key, self.replay_cache_size)
+                if cached[0] != _fields(tick):
+                    raise ReplayConflictError(i, tick, _tick(cached[0]))
+                out.append(cached[1])
+            else:
+                out.append(None)
+        fresh = [i for i, p in enumerate(out) if p is None]
+        if fresh:
+            scored = self._score_fresh([ticks[i] for i in fresh], champions, shadow)
+            for i, prediction in zip(fresh, scored, strict=True):
+                out[i] = prediction
+        return out  # type: ignore[return-value]  # every slot is filled above
 
     def _score_fresh(
         self, ticks: list[Tick], champions: ChampionPair, shadow: ChampionPair | None
-    ) -> list[Prediction]:
+    ) -> list[bytes]:
         # Scored on working copies, swapped in at the end: an error on any tick leaves every symbol as it was
         working: dict[str, SymbolState] = {}
         for tick in ticks:
@@ -261,37 +303,48 @@ class ScoringState:
                 )
                 action, reason = decision.action, decision.reason
             predictions.append(
-                Prediction.model_construct(  # built from validated ticks and model output: not re-validated
-                    symbol=tick.symbol,
-                    ts=iso_ns(tick.ts),
-                    seq=tick.seq,
-                    p15=dict(zip(LABELS_15M, p15[row].tolist(), strict=True)),
-                    p30=dict(zip(LABELS_30M, p30[row].tolist(), strict=True)),
-                    signal=signal,
-                    confidence=confidence,
-                    action=action,
-                    reason=reason,
-                    warm=bool(warm[row]),
-                    history_complete=state.history_problem is None,
-                    models=versions,
-                    shadow=None if challenger is None else _shadow(challenger, row, shadow.versions),
+                to_json(  # a `Prediction`, field for field, from validated ticks and model output
+                    {
+                        "symbol": tick.symbol,
+                        "ts": iso_ns(tick.ts),
+                        "seq": tick.seq,
+                        "p15": dict(zip(LABELS_15M, p15[row].tolist(), strict=True)),
+                        "p30": dict(zip(LABELS_30M, p30[row].tolist(), strict=True)),
+                        "signal": signal,
+                        "confidence": confidence,
+                        "action": action,
+                        "reason": reason,
+                        "warm": bool(warm[row]),
+                        "history_complete": state.history_problem is None,
+                        "models": versions,
+                        "shadow": None if challenger is None else _shadow(challenger, row, shadow.versions),
+                    }
                 )
             )
         # Commit: plain assignments from here on, nothing that can fail half-way
         self._symbols.update(working)
         for tick, state, prediction in zip(ticks, states, predictions, strict=True):
-            state.cache[tick.key] = (tick, prediction)
+            state.cache[tick.key] = (_fields(tick), prediction)
             if len(state.cache) > self.replay_cache_size:
                 state.cache.popitem(last=False)
             state.last_key = tick.key
         return predictions
 
 
-def _shadow(scores: Scores, row: int, versions: dict[str, str]) -> ShadowPrediction:
-    return ShadowPrediction.model_construct(
-        p15=dict(zip(LABELS_15M, scores.p15[row].tolist(), strict=True)),
-        p30=dict(zip(LABELS_30M, scores.p30[row].tolist(), strict=True)),
-        signal=str(scores.signal[row]),
-        confidence=float(scores.confidence[row]),
-        models=versions,
-    )
+def _fields(tick: Tick) -> tuple:
+    return tuple(tick.__dict__.values())  # in field order
+
+
+def _tick(fields: tuple) -> Tick:
+    return Tick.model_construct(**dict(zip(Tick.model_fields, fields, strict=True)))
+
+
+def _shadow(scores: Scores, row: int, versions: dict[str, str]) -> dict:
+    """A `ShadowPrediction`, field for field."""
+    return {
+        "p15": dict(zip(LABELS_15M, scores.p15[row].tolist(), strict=True)),
+        "p30": dict(zip(LABELS_30M, scores.p30[row].tolist(), strict=True)),
+        "signal": str(scores.signal[row]),
+        "confidence": float(scores.confidence[row]),
+        "models": versions,
+    }

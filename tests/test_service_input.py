@@ -98,7 +98,10 @@ def test_many_bad_fields_get_a_bounded_answer_and_one_log_line(
 
     assert response.status_code == 400
     assert len(response.content) < 20_000 and response.json()["errors"] == 100_000
-    logged = log.read_text().splitlines()[lines_before:]
+    # the collector's own warning may come too: 100,000 errors are a lot of objects
+    logged = [
+        line for line in log.read_text().splitlines()[lines_before:] if "garbage collection" not in line
+    ]
     assert sum("refused (400)" in line for line in logged) == 1
     assert not any("Traceback" in line for line in logged) and len(logged) <= 3
 

@@ -4,6 +4,8 @@ exactly as if it had never stopped, and a store it cannot read is marked in ever
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -15,7 +17,7 @@ from pipelines.simulate import simulate_session
 from pipelines.streaming import ticks_payload
 from pipelines.trade_filter import TradeFilterConfig
 from serving import state as state_module
-from serving.schemas import Tick
+from serving.schemas import ScoreResponse, Tick
 from serving.state import ScoringState
 
 DAY = dt.date(2026, 6, 3)
@@ -87,3 +89,58 @@ def test_an_unreadable_store_marks_the_symbol_and_a_later_request_rebuilds_it(
     assert all(not p["history_complete"] and p["action"] == "NONE" for p in partial)
     assert "tick store unreachable" in partial[0]["reason"]
     assert rebuilt == uninterrupted[cut + 200 :]
+
+
+def test_a_busy_symbol_holds_up_no_other_and_a_swap_leaves_a_request_with_the_pair_it_started_with(
+    pair: ChampionPair, session: pd.DataFrame
+) -> None:
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_history(instrument: Instrument, ts_ns: int, seq: int) -> pd.DataFrame:
+        if instrument.symbol == "NIFTY":  # NIFTY's warm start waits: its lock is held meanwhile
+            inside.set()
+            release.wait(30)
+        return session.iloc[:0]
+
+    state = ScoringState(pair, history=slow_history, trade_filter=FILTER)
+    nifty, other = _ticks(session.iloc[:8]), _ticks(session.iloc[:5].assign(symbol="AMZN"))
+    first: list = []
+    scoring = threading.Thread(target=lambda: first.extend(state.score(nifty[:5])))
+    scoring.start()
+    assert inside.wait(30)
+    renamed = ChampionPair(replace(pair.model_15m, version="77"), replace(pair.model_30m, version="78"))
+    try:
+        busy = state.score(nifty[5:6], wait=False)
+        beside = state.score(other, wait=False)
+        state.swap(renamed)  # does not wait for the request in flight
+    finally:
+        release.set()
+        scoring.join(30)
+
+    assert busy is None
+    assert beside is not None and [p.symbol for p in beside] == ["AMZN"] * 5
+    assert [p.models for p in first] == [pair.versions] * 5
+    assert [p.models for p in state.score(nifty[5:])] == [renamed.versions] * 3
+
+
+def test_the_answer_sent_is_a_score_response_and_a_replay_sends_the_same_bytes(
+    pair: ChampionPair, session: pd.DataFrame
+) -> None:
+    state, ticks = ScoringState(pair, trade_filter=FILTER), _ticks(session.iloc[:300])
+    first = state.score_json(ticks[:250])
+    replayed = state.score_json(ticks[200:250])
+
+    answer = ScoreResponse.model_validate_json(first)
+    assert [p.seq for p in answer.predictions] == [t.seq for t in ticks[:250]]
+    assert (
+        replayed
+        == b'{"predictions":['
+        + b",".join(p.model_dump_json().encode() for p in answer.predictions[200:])
+        + b"]}"
+    )
+    assert (
+        state.score(ticks[250:])
+        == ScoreResponse.model_validate_json(
+            ScoringState(pair, trade_filter=FILTER).score_json(ticks)
+        ).predictions[250:]
+    )
