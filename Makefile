@@ -9,6 +9,9 @@ export TICKML_HOME ?= $(CURDIR)/.tickml
 export PYTHONDONTWRITEBYTECODE := 1
 # the suite waits on servers and subprocesses a lot: two pytest workers, whole files each (module fixtures)
 TEST_WORKERS ?= 2
+UI_HOST ?= 127.0.0.1
+DAGSTER_PORT ?= 3000
+MLFLOW_PORT ?= 5000
 
 .PHONY: install demo test bench honesty ui serve stream feed lint clean
 
@@ -32,10 +35,9 @@ bench: $(STAMP)
 honesty: $(STAMP)
 	$(BIN)/python -m benchmarks --only honesty
 
+# Dagster and MLflow UIs; Ctrl-C, SIGINT or SIGTERM stops both with all they started (`tickml ui --help`)
 ui: $(STAMP)
-	@echo "Dagster UI on http://127.0.0.1:3000, MLflow UI on http://127.0.0.1:5000 (Ctrl-C stops both)"
-	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --default-artifact-root $(CURDIR)/mlruns --port 5000 & \
-	  trap 'kill $$!' EXIT INT TERM; $(BIN)/dagster dev -w workspace.yaml -p 3000
+	exec $(BIN)/tickml ui --host $(UI_HOST) --dagster-port $(DAGSTER_PORT) --mlflow-port $(MLFLOW_PORT)
 
 serve: $(STAMP)
 	$(BIN)/tickml serve

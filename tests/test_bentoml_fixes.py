@@ -66,3 +66,17 @@ def test_a_request_without_an_answer_in_time_gets_504_and_a_failing_one_its_erro
         return loop.time() - started
 
     assert asyncio.run(failing()) < 1.0
+
+
+def test_the_scoring_service_is_built_with_this_timeout_and_without_a_span_for_score() -> None:
+    from _bentoml_impl.server.app import ServiceAppFactory
+
+    from serving.service import TickScorer
+
+    TickScorer.inject_config()
+    middlewares = {m.cls: m.kwargs for m in ServiceAppFactory(TickScorer).middlewares}
+
+    assert TimeoutMiddleware in middlewares and traffic.TimeoutMiddleware.__mro__[1] not in middlewares
+    tracing = next(kwargs for cls, kwargs in middlewares.items() if cls.__name__ == "OpenTelemetryMiddleware")
+    assert tracing["excluded_urls"].url_disabled("http://127.0.0.1:3001/score")
+    assert not tracing["excluded_urls"].url_disabled("http://127.0.0.1:3001/models")

@@ -56,6 +56,12 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ui(args: argparse.Namespace) -> int:
+    from tickml.ui import run_ui
+
+    return run_ui(args.host, args.dagster_port, args.mlflow_port)
+
+
 def _stream(args: argparse.Namespace) -> int:
     from feature_store.store import open_store
     from pipelines.shards import Shard
@@ -226,6 +232,22 @@ def parser() -> argparse.ArgumentParser:
         "(its own cursor, '<cursor>-IofN')",
     )
     p.set_defaults(func=_stream)
+
+    p = sub.add_parser(
+        "ui",
+        help="the Dagster UI and the MLflow UI in one command (`make ui`); Ctrl-C or SIGTERM stops both",
+        description="Runs `dagster dev` on the project's workspace and `mlflow ui` on its tracking store, "
+        "and stops both with everything they started on Ctrl-C, SIGINT or SIGTERM, or when either exits.",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address both listen on (default 127.0.0.1; anyone who reaches them can launch runs and "
+        "register models: put authentication in front before widening it)",
+    )
+    p.add_argument("--dagster-port", type=int, default=3000, help="Dagster UI port (default 3000)")
+    p.add_argument("--mlflow-port", type=int, default=5000, help="MLflow UI port (default 5000)")
+    p.set_defaults(func=_ui)
 
     p = sub.add_parser("feed", help="play a simulated session into the tick store at N x speed")
     _sim_options(p)
