@@ -47,9 +47,8 @@ from serving.state import NotReady, ReplayConflictError, ScoringState, StaleTick
 
 log = logging.getLogger("tickml.serving")
 MAX_ERRORS_SHOWN = 20  # a body with 100,000 bad fields gets the first few, and the count
-INLINE_BYTES = (
-    16_384  # bodies up to this size (about 80 ticks) are answered on the event loop, larger in a thread
-)
+# bodies up to this size (about 80 ticks) are answered on the event loop, larger ones in a thread
+INLINE_BYTES = 16_384
 
 
 def _error(status: int, message: str, detail: list[dict] | None = None, total: int | None = None) -> Response:
