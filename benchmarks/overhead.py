@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.scoring import _row, _timed
+from benchmarks.scoring import _poster, _row, _timed
 from serving.service import SERVICE_CONFIG
 from tickml import service
 
@@ -69,13 +69,7 @@ def _serving(command: list[str], port: int, env: dict[str, str], log: Path) -> I
 
 
 def _measure(port: int, requests: int) -> list[float]:
-    conn = http.client.HTTPConnection("127.0.0.1", port)
-
-    def post(body: bytes) -> None:
-        conn.request("POST", "/score", body=body, headers={"content-type": "application/json"})
-        response = conn.getresponse()
-        response.read()
-
+    post = _poster(port)
     _timed(post, [BODY] * 300)  # warm-up
     return _timed(post, [BODY] * requests)
 

@@ -167,7 +167,6 @@ def run(*, ticks: int = 2000) -> str:
             json.dumps({"ticks": batch[i : i + 1000]}).encode() for i in range(0, len(batch) - 999, 1000)
         ]
         batched = _timed(post, chunks)
-
     finally:
         service.stop(proc)
     # single ticks while `tickml stream` scores a backlog of other days through a service of their own

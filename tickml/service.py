@@ -67,25 +67,32 @@ def wait_ready(
 
 
 def stop(proc: subprocess.Popen, *, timeout_s: float = 30.0) -> None:
-    """Stop bentoml's watcher and every worker it started; nothing may outlive the caller.
+    """Stop bentoml's watcher and every worker it started; nothing may outlive the caller."""
+    stop_all([proc], timeout_s=timeout_s)
 
-    Workers run in sessions of their own, so they are collected before the watcher goes: a graceful
-    SIGTERM lets the watcher stop them, and whatever still runs afterwards is killed.
+
+def stop_all(procs: list[subprocess.Popen], *, timeout_s: float = 30.0) -> None:
+    """Stop processes started in sessions of their own (`start_new_session`), with everything they started.
+
+    Their descendants are collected first, since some run in sessions of their own (bentoml's workers): each
+    group gets a graceful SIGTERM and `timeout_s` (shared) to end, a SIGKILL after that, and whatever was
+    collected and still runs is killed. A group whose leader already exited is still signalled.
     """
-    if proc.poll() is not None:
-        return
-    try:
-        workers = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        workers = []
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    for worker in workers:  # psutil refuses to signal a pid that has since been reused
+    tree: list[psutil.Process] = []
+    for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess):
-            worker.kill()
+            tree += psutil.Process(proc.pid).children(recursive=True)
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    for process in tree:  # psutil refuses to signal a pid that has since been reused
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()

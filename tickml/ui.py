@@ -9,7 +9,6 @@ their processes are collected before being stopped, so a child that left their s
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -17,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-import psutil
+from tickml.service import stop_all
 
 GRACE_S = 5.0  # SIGTERM, then SIGKILL whatever still runs after this long
 _STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -49,29 +48,6 @@ def ui_commands(host: str, dagster_port: int, mlflow_port: int, root: Path) -> d
         "mlflow": [str(bin_dir / "mlflow"), "ui", "--backend-store-uri", os.environ["MLFLOW_TRACKING_URI"]]
         + ["--default-artifact-root", str(mlflow_root), "--host", host, "--port", str(mlflow_port)],
     }
-
-
-def stop_all(procs: dict[str, subprocess.Popen], grace_s: float = GRACE_S) -> None:
-    """SIGTERM each process and everything it started, SIGKILL what is left after `grace_s`."""
-    tree: list[psutil.Process] = []
-    for proc in procs.values():
-        with contextlib.suppress(psutil.NoSuchProcess):
-            parent = psutil.Process(proc.pid)
-            tree += [parent, *parent.children(recursive=True)]
-    for proc in procs.values():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)  # each runs in its own session: its group is its pid
-    for process in tree:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.terminate()
-    _, alive = psutil.wait_procs(tree, timeout=grace_s)
-    for process in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    psutil.wait_procs(alive, timeout=5)
-    for proc in procs.values():
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=1)  # reap our own children
 
 
 def run_ui(host: str, dagster_port: int, mlflow_port: int, root: Path | None = None) -> int:
@@ -111,5 +87,5 @@ def run_ui(host: str, dagster_port: int, mlflow_port: int, root: Path | None = N
         print(
             f"tickml ui: stopping both UIs ({why[0] if why else 'interrupted'})", file=sys.stderr, flush=True
         )
-        stop_all(procs)
+        stop_all(list(procs.values()), timeout_s=GRACE_S)
     return 0 if why and (why[0] in {s.name for s in _STOPPING} or "parent" in why[0]) else 1
