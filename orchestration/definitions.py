@@ -5,6 +5,7 @@ import dagster as dg
 from orchestration.features.assets import tick_features, tick_labels, training_dataset
 from orchestration.jobs import ticks_job, training_job
 from orchestration.resources import default_resources
+from orchestration.serving.live import live_predictions
 from orchestration.serving.sensors import scoring_sensor
 from orchestration.ticks.assets import raw_ticks
 from orchestration.ticks.sensors import tick_store_partitions
@@ -23,6 +24,7 @@ defs = dg.Definitions(
         walk_forward_folds,
         *MODEL_ASSETS,
         backtest_report,
+        live_predictions,
     ],
     jobs=[ticks_job, training_job],
     sensors=[tick_store_partitions, scoring_sensor],

@@ -127,6 +127,11 @@ class ScoringServiceResource(dg.ConfigurableResource):
 
     url: str = Field(description="Base URL of the scoring service, e.g. http://127.0.0.1:3001")
     timeout_s: float = Field(default=10.0, description="HTTP timeout per request in seconds")
+    backfill: bool = Field(
+        default=False,
+        description="The streaming sensor's first evaluation starts at each symbol's first stored tick "
+        "instead of the live edge (today's session, else after the last stored tick)",
+    )
 
     def client(self) -> ScoringClient:
         return ScoringClient(self.url, timeout=self.timeout_s)

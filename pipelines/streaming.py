@@ -9,11 +9,13 @@ error still hands back the cursor it reached (`StreamInterrupted.step`) for the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,7 +24,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from feature_store.instruments import load_instruments
+from feature_store.instruments import get_instrument, load_instruments
 from feature_store.schema import LABELS_15M, LABELS_30M, NULLABLE_COLUMNS, coerce_predictions, coerce_ticks
 from feature_store.store.base import TickKey, TickStore
 from pipelines.registry import MODEL_15M, MODEL_30M, horizon_of
@@ -221,6 +223,26 @@ class StreamStep:
     latencies_ms: list[float] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    progress: dict[str, SymbolProgress] = field(default_factory=dict)
+
+
+@dataclass
+class SymbolProgress:
+    """What a pass scored of one symbol: ticks, the last one's key, trade-filter actions, the model
+    versions that scored them and the latency of each request (what `live_predictions` records)."""
+
+    ticks: int = 0
+    last: TickKey | None = None
+    actions: Counter[str] = field(default_factory=Counter)
+    versions: set[str] = field(default_factory=set)
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def add(self, ticks: pd.DataFrame, predictions: Sequence[Mapping[str, Any]], latency_ms: float) -> None:
+        self.ticks += len(ticks)
+        self.last = _last_key(ticks)
+        self.actions.update(p["action"] for p in predictions)
+        self.versions.update(f"{n}/{v}" for n, v in predictions[-1]["models"].items())
+        self.latencies_ms.append(latency_ms)
 
 
 class StreamInterrupted(RuntimeError):
@@ -277,6 +299,7 @@ def score_new_ticks(
     scored = stored = 0
     latencies: list[float] = []
     refused: dict[str, str] = {}
+    progress: dict[str, SymbolProgress] = {}
     try:
         active = streamable_symbols(store)
         if owns is not None:
@@ -307,6 +330,7 @@ def score_new_ticks(
                         active.remove(symbol)
                     continue
                 latencies.append((time.perf_counter() - started) * 1e3)
+                progress.setdefault(symbol, SymbolProgress()).add(ticks, predictions, latencies[-1])
                 scored_at = pd.Timestamp.now(tz="UTC")
                 shadow = shadow_frame(ticks, predictions, scored_at)
                 if len(shadow):  # first: the champion's rows are what moves the cursor
@@ -316,26 +340,72 @@ def score_new_ticks(
                 scored += len(ticks)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        raise StreamInterrupted(StreamStep(position, scored, stored, latencies, refused, error)) from exc
-    return StreamStep(position, scored, stored, latencies, refused)
+        step = StreamStep(position, scored, stored, latencies, refused, error, progress)
+        raise StreamInterrupted(step) from exc
+    return StreamStep(position, scored, stored, latencies, refused, progress=progress)
 
 
 def dump_cursor(cursor: Mapping[str, TickKey | Sequence[int]]) -> str:
-    """The cursor as JSON: `{"NIFTY": [ts_ns, seq], ...}` (epoch nanoseconds, UTC), symbols sorted."""
-    return json.dumps({s: [int(k[0]), int(k[1])] for s, k in sorted(cursor.items())}, separators=(",", ":"))
+    """The cursor as readable JSON: `{"NIFTY": {"ts": "2026-10-30T04:12:09.123456789+00:00", "seq": 8812}}`
+    (UTC to the nanosecond, the tick's key), symbols sorted."""
+    return json.dumps(
+        {
+            s: {"ts": pd.Timestamp(int(k[0]), tz="UTC").isoformat(), "seq": int(k[1])}
+            for s, k in sorted(cursor.items())
+        },
+        separators=(",", ":"),
+    )
 
 
 def load_cursor(text: str | None) -> Cursor:
-    """The inverse of `dump_cursor`; None or "" is the empty cursor (start from each symbol's first tick)."""
+    """The inverse of `dump_cursor` (and of its earlier `{symbol: [ts_ns, seq]}`); None or "" is the empty
+    cursor."""
     if not text:
         return {}
     try:
         raw = json.loads(text)
-        return {str(s): TickKey(int(k[0]), int(k[1])) for s, k in raw.items()}
+        return {
+            str(s): TickKey(pd.Timestamp(k["ts"]).value, int(k["seq"]))
+            if isinstance(k, dict)
+            else TickKey(int(k[0]), int(k[1]))
+            for s, k in raw.items()
+        }
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         raise ValueError(
-            f"not a streaming cursor (expected {{symbol: [ts_ns, seq]}}): {text[:200]!r}"
+            f"not a streaming cursor (expected {{symbol: {{ts: ISO time, seq: n}}}}): {text[:200]!r}"
         ) from exc
+
+
+def describe(key: TickKey, symbol: str) -> str:
+    """A cursor position as people read it: the tick's exchange-local time and seq."""
+    local = pd.Timestamp(key.ts_ns, tz="UTC").tz_convert(get_instrument(symbol).tz)
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} (seq {key.seq})"
+
+
+def live_edge(
+    store: TickStore, owns: Callable[[str], bool] | None = None, now: pd.Timestamp | None = None
+) -> Cursor:
+    """Where a stream with no cursor starts: for each stored symbol, the start of today's session when it
+    has ticks today (exchange-local), else just after its last stored tick. Earlier days are history,
+    for backfills and training, not for a live stream; a symbol first stored later starts at its first tick.
+    """
+    now = now or pd.Timestamp.now(tz="UTC")
+    cursor: Cursor = {}
+    for symbol in streamable_symbols(store):
+        if owns is not None and not owns(symbol):
+            continue
+        days = store.days(symbol)
+        if not days:
+            continue
+        instrument = get_instrument(symbol)
+        session_start = instrument.session_bounds(days[-1])[0]
+        if days[-1] == now.tz_convert(instrument.tz).date():
+            cursor[symbol] = TickKey(session_start.value - 1, np.iinfo(np.int64).max)
+        else:
+            last = store.read_ticks(symbol, session_start.tz_convert("UTC"), None).iloc[-1:]
+            if len(last):
+                cursor[symbol] = _last_key(last)
+    return cursor
 
 
 def run_stream(
@@ -349,6 +419,7 @@ def run_stream(
     max_ticks: int | None = MAX_TICKS_PER_PASS,
     max_backoff: float = 30.0,
     owns: Callable[[str], bool] | None = None,
+    backfill: bool = False,
 ) -> Iterator[StreamStep]:
     """Score new ticks continuously in passes of at most `max_ticks`, yielding each, until `stop` is set.
 
@@ -357,10 +428,19 @@ def run_stream(
     a failure or a crash replays at most one pass. A failed pass (service down, timeout, 5xx, a store
     hiccup) is yielded with `error` set, so the caller keeps control, and retried with exponential backoff
     up to `max_backoff` seconds. A symbol in `refused` stays where it is, logged once per new reason,
-    while the others stream on.
+    while the others stream on. A cursor never saved starts at the live edge (`live_edge`, saved at once),
+    or with `backfill` at each symbol's first stored tick.
     """
     stop = stop or threading.Event()
     cursor = saved = load_cursor(store.get_cursor(cursor_name))
+    if not cursor and not backfill:
+        cursor = live_edge(store, owns)
+        for symbol, key in cursor.items():
+            log.info("streaming %s from the live edge, after %s", symbol, describe(key, symbol))
+        if cursor:
+            with contextlib.suppress(Exception):  # a store hiccup: the first pass saves it instead
+                store.set_cursor(cursor_name, dump_cursor(cursor))
+                saved = cursor
     failures = 0
     refused: dict[str, str] = {}
     while not stop.is_set():

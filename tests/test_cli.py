@@ -113,8 +113,8 @@ def test_stream_once_scores_new_ticks_and_keeps_its_cursor(scoring_service, fres
     open_store(home=tmp_path).write_ticks(ticks)
     env = {"TICKML_HOME": str(tmp_path)}
 
-    first = run("stream", "--once", "--url", scoring_service, env=env)
-    second = run("stream", "--once", "--url", scoring_service, env=env)
+    first = run("stream", "--once", "--backfill", "--url", scoring_service, env=env)
+    second = run("stream", "--once", "--backfill", "--url", scoring_service, env=env)
 
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert "scored 250 ticks, stored 250 predictions" in first.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pipelines.streaming import (
     ScoringError,
     StreamInterrupted,
     dump_cursor,
+    live_edge,
     load_cursor,
     run_stream,
     score_new_ticks,
@@ -159,7 +161,9 @@ def test_run_stream_saves_its_cursor_in_the_store(
     stop = threading.Event()
     steps = []
 
-    for step in run_stream(tick_store, scoring_client, poll_interval=0.01, stop=stop, cursor_name="test"):
+    for step in run_stream(
+        tick_store, scoring_client, poll_interval=0.01, stop=stop, cursor_name="test", backfill=True
+    ):
         steps.append(step)
         if step.ticks_scored == 0:
             stop.set()
@@ -176,7 +180,9 @@ def test_run_stream_outlives_an_unreachable_service_yielding_each_failed_pass(
     steps = []
 
     with ScoringClient(f"http://127.0.0.1:{closed_port()}", timeout=0.5) as client:
-        for step in run_stream(tick_store, client, poll_interval=0.01, stop=stop, cursor_name="test"):
+        for step in run_stream(
+            tick_store, client, poll_interval=0.01, stop=stop, cursor_name="test", backfill=True
+        ):
             steps.append(step)
             if len(steps) == 3:
                 stop.set()
@@ -260,7 +266,13 @@ def test_run_stream_drains_a_backlog_pass_by_pass_saving_the_cursor_after_each(
     steps, saved = [], []
 
     for step in run_stream(
-        tick_store, scoring_client, poll_interval=0.01, stop=stop, cursor_name="test", max_ticks=250
+        tick_store,
+        scoring_client,
+        poll_interval=0.01,
+        stop=stop,
+        cursor_name="test",
+        max_ticks=250,
+        backfill=True,
     ):
         steps.append(step)
         saved.append(load_cursor(tick_store.get_cursor("test")))
@@ -298,11 +310,15 @@ def test_run_stream_saves_the_progress_of_a_failed_pass_and_resumes_from_it(
 ) -> None:
     stop = threading.Event()
     with Gateway(scoring_service, forward=3) as gateway, ScoringClient(gateway.url) as client:
-        failed = next(run_stream(tick_store, client, stop=stop, cursor_name="test", batch_size=100))
+        failed = next(
+            run_stream(tick_store, client, stop=stop, cursor_name="test", batch_size=100, backfill=True)
+        )
     saved = load_cursor(tick_store.get_cursor("test"))
 
     resumed = []
-    for step in run_stream(tick_store, scoring_client, poll_interval=0.01, stop=stop, cursor_name="test"):
+    for step in run_stream(
+        tick_store, scoring_client, poll_interval=0.01, stop=stop, cursor_name="test", backfill=True
+    ):
         resumed.append(step)
         if step.ticks_scored == 0:
             stop.set()
@@ -319,7 +335,7 @@ def test_stream_once_exits_1_naming_the_service_when_it_is_unreachable(
     open_store(home=tmp_path).write_ticks(session_ticks("NIFTY", fresh_day("NIFTY"), 20))
     url = f"http://127.0.0.1:{closed_port()}"
 
-    result = run_cli("stream", "--once", "--url", url, home=tmp_path)
+    result = run_cli("stream", "--once", "--backfill", "--url", url, home=tmp_path)
 
     assert result.returncode == 1
     assert url in result.stderr and "ConnectError" in result.stderr
@@ -330,7 +346,9 @@ def test_stream_once_does_one_bounded_pass(tmp_path: Path, scoring_service: str,
     ticks = session_ticks("NIFTY", fresh_day("NIFTY"), 250)
     open_store(home=tmp_path).write_ticks(ticks)
 
-    result = run_cli("stream", "--once", "--max-ticks", "100", "--url", scoring_service, home=tmp_path)
+    result = run_cli(
+        "stream", "--once", "--backfill", "--max-ticks", "100", "--url", scoring_service, home=tmp_path
+    )
 
     assert result.returncode == 0, result.stderr
     assert "scored 100 ticks, stored 100 predictions" in result.stdout
@@ -343,6 +361,39 @@ def test_cursor_round_trips_through_json() -> None:
     cursor = {"NIFTY": TickKey(1_925_000_000_123_456_789, 42), "AMZN": TickKey(1_925_000_001_000_000_000, 0)}
 
     assert load_cursor(dump_cursor(cursor)) == cursor
+
+
+def test_cursor_reads_as_time_and_seq_and_the_earlier_format_still_loads() -> None:
+    cursor = {"NIFTY": TickKey(1_925_000_000_123_456_789, 42)}
+
+    assert json.loads(dump_cursor(cursor)) == {
+        "NIFTY": {"ts": "2031-01-01T02:13:20.123456789+00:00", "seq": 42}
+    }
+    assert load_cursor('{"NIFTY": [1925000000123456789, 42]}') == cursor
+
+
+def test_a_new_stream_starts_at_the_live_edge_and_a_backfill_at_the_first_tick(
+    tmp_path: Path, scoring_service: str, fresh_day: DayFor
+) -> None:
+    history, live = (
+        session_ticks("NIFTY", fresh_day("NIFTY"), 200),
+        session_ticks("NIFTY", fresh_day("NIFTY"), 60),
+    )
+    store = open_store(home=tmp_path)
+    store.write_ticks(history)
+
+    pinned = run_cli("stream", "--once", "--url", scoring_service, home=tmp_path)  # nothing new yet
+    store.write_ticks(live)
+    live_pass = run_cli("stream", "--once", "--url", scoring_service, home=tmp_path)
+
+    assert pinned.returncode == live_pass.returncode == 0, pinned.stderr + live_pass.stderr
+    assert "scored" not in pinned.stdout
+    assert "scored 60 ticks, stored 60 predictions" in live_pass.stdout
+    assert open_store(home=tmp_path).read_predictions("NIFTY")["ts"].min() == live["ts"].min()  # no history
+    # today's session is part of the live edge: a stream started mid-session scores it from the open
+    today = pd.Timestamp(live["ts"].iloc[-1]) + pd.Timedelta(minutes=1)
+    edge = live_edge(store, now=today)
+    assert edge["NIFTY"] < last_key(live.iloc[:1])
 
 
 @pytest.mark.parametrize("text", [None, ""])

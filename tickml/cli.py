@@ -10,6 +10,7 @@ import threading
 
 from tickml.backtest import add_command as add_backtest_command
 from tickml.data_commands import _date, add_commands
+from tickml.stack import add_command as add_stack_command
 from tickml.train import add_command as add_train_command
 
 
@@ -77,6 +78,7 @@ def _stream(args: argparse.Namespace) -> int:
         print(f"--shard: {exc}", file=sys.stderr)
         return 2
     store, stop, status = open_store(), threading.Event(), 0
+    reporter = _progress_reporter()
     try:
         with ScoringClient(args.url) as client:
             steps = run_stream(
@@ -87,8 +89,11 @@ def _stream(args: argparse.Namespace) -> int:
                 cursor_name=args.cursor if shard is None else f"{args.cursor}-{shard.index}of{shard.count}",
                 max_ticks=max_ticks,
                 owns=None if shard is None else shard.owns,
+                backfill=args.backfill,
             )
             for step in steps:  # run_stream logs failures and refusals; a failed pass yields too
+                if reporter is not None:
+                    reporter.add(step, flush=args.once)
                 if step.ticks_scored:
                     print(
                         f"scored {step.ticks_scored} ticks, stored {step.predictions_stored} predictions",
@@ -103,8 +108,23 @@ def _stream(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         stop.set()
     finally:
+        if reporter is not None:
+            reporter.flush()
         store.close()
     return status
+
+
+def _progress_reporter():
+    """What `tickml stream` scored, reported to the Dagster instance as `live_predictions`; None (and why on
+    stderr) when the instance cannot be opened: the stream runs without it."""
+    try:
+        from orchestration.local import local_instance
+        from orchestration.serving.live import ProgressReporter
+
+        return ProgressReporter(local_instance())
+    except Exception as exc:  # noqa: BLE001 - the predictions are the stream's job, the report is extra
+        print(f"tickml stream: not reporting to Dagster ({exc})", file=sys.stderr)
+        return None
 
 
 def _feed(args: argparse.Namespace) -> int:
@@ -201,7 +221,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_serve)
 
-    p = sub.add_parser("stream", help="continuously score new ticks from the store through the service")
+    p = sub.add_parser(
+        "stream",
+        help="continuously score new ticks from the store through the service",
+        description="Scores new ticks from the tick store through the service, stores the predictions exactly "
+        "once and reports what it scored to Dagster as materialisations of live_predictions (symbol × day).",
+    )
     p.add_argument(
         "--url",
         default=os.environ.get("TICKML_SERVICE_URL", "http://127.0.0.1:3001"),
@@ -223,6 +248,12 @@ def parser() -> argparse.ArgumentParser:
         "--once",
         action="store_true",
         help="one pass (at most --max-ticks), then exit: 0 when it ran, 1 when the service or store failed",
+    )
+    p.add_argument(
+        "--backfill",
+        action="store_true",
+        help="a cursor never saved starts at each symbol's first stored tick (default: the live edge, today's "
+        "session, else after each symbol's last stored tick)",
     )
     p.add_argument(
         "--shard",
@@ -266,6 +297,7 @@ def parser() -> argparse.ArgumentParser:
     add_commands(sub)
     add_train_command(sub)
     add_backtest_command(sub)
+    add_stack_command(sub)
     return root
 
 
