@@ -13,7 +13,7 @@ UI_HOST ?= 127.0.0.1
 DAGSTER_PORT ?= 3000
 MLFLOW_PORT ?= 5000
 
-.PHONY: install demo test bench honesty ui serve stream feed lint clean
+.PHONY: install demo test bench honesty ui stack stack-down stack-status serve stream feed lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,6 +38,17 @@ honesty: $(STAMP)
 # Dagster and MLflow UIs; Ctrl-C, SIGINT or SIGTERM stops both with all they started (`tickml ui --help`)
 ui: $(STAMP)
 	exec $(BIN)/tickml ui --host $(UI_HOST) --dagster-port $(DAGSTER_PORT) --mlflow-port $(MLFLOW_PORT)
+
+# The production shape on this machine, supervised (`tickml stack --help`): PostgreSQL, MLflow server, Dagster
+# webserver and daemon, the scoring service and the stream; returns once all are healthy
+stack: $(STAMP)
+	$(BIN)/tickml stack up
+
+stack-down: $(STAMP)
+	$(BIN)/tickml stack down
+
+stack-status: $(STAMP)
+	$(BIN)/tickml stack status
 
 serve: $(STAMP)
 	$(BIN)/tickml serve

@@ -1,5 +1,6 @@
-"""docker-compose.yml, checked without a Docker engine: host ports on 127.0.0.1 only, a restart policy and a
-health gate everywhere it matters, no secret in the file, and commands that the installed tools accept."""
+"""docker-compose.yml, checked without a Docker engine: the same services, commands, dependencies and
+environment as the stack `make stack` runs (tickml/stack.py), host ports on 127.0.0.1 only, a restart policy
+and a health gate everywhere it matters, no secret in the file, and commands that the installed tools accept."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tickml import stack
 from tickml.cli import parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +38,7 @@ def test_every_published_port_is_on_loopback_and_every_service_restarts() -> Non
 
 
 def test_start_up_waits_for_health_and_every_awaited_service_has_a_check() -> None:
-    assert {name for name, s in SERVICES.items() if "healthcheck" in s} == LISTENERS
+    assert {name for name, s in SERVICES.items() if "healthcheck" in s} == LISTENERS | {"dagster-daemon"}
     for name, service in SERVICES.items():
         for dependency, condition in service.get("depends_on", {}).items():
             assert dependency in LISTENERS and condition == {"condition": "service_healthy"}, (
@@ -47,7 +49,7 @@ def test_start_up_waits_for_health_and_every_awaited_service_has_a_check() -> No
 
 def test_no_secret_is_written_in_the_file() -> None:
     assert SERVICES["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${TICKML_PG_PASSWORD:?")
-    urls = re.findall(r"postgres(?:ql)?(?:\+psycopg)?://[^\s\"']+", TEXT)
+    urls = re.findall(r"postgres(?:ql)?(?:\+psycopg2?)?://[^\s\"']+", TEXT)
     assert urls and all(re.match(r"[^:]+://tickml:\$\{TICKML_PG_PASSWORD:\?", url) for url in urls), urls
     environments = [s["environment"] for s in SERVICES.values() if isinstance(s.get("environment"), dict)]
     secrets = {k: v for env in environments for k, v in env.items() if re.search("PASSWORD|TOKEN|SECRET", k)}
@@ -83,4 +85,36 @@ def test_the_mlflow_server_answers_its_peers_and_loads_no_pickle() -> None:
     allowed = command[command.index("--allowed-hosts") + 1].split(",")
     assert "mlflow:5000" in allowed  # the Host header the other containers send
     assert SERVICES["mlflow"]["environment"]["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
+    assert "--backend-store-uri" not in command  # its password stays out of the process list
     assert "--serve-artifacts" in command
+
+
+DEFINITION = {s.name: s for s in stack.services(stack.COMPOSE, feed=["--speed", "1"])}
+
+
+def test_the_compose_stack_is_the_stack_definition() -> None:
+    assert set(SERVICES) == set(DEFINITION)
+    for name, service in DEFINITION.items():
+        if name != "postgres":  # the image's own server
+            assert _command(name) == service.command, name
+        assert set(SERVICES[name].get("depends_on", {})) == set(service.depends_on), name
+
+
+def test_every_tickml_container_has_the_stack_environment() -> None:
+    resolved = yaml.safe_load(RESOLVED)["services"]
+    expected = stack.environment(stack.COMPOSE, "PASSWORD") | {
+        "TICKML_ADMIN_TOKEN": "${TICKML_ADMIN_TOKEN:-}"
+    }
+    for name in set(SERVICES) - {"postgres"}:
+        assert resolved[name]["environment"] == expected, name
+
+
+def test_health_checks_are_the_stack_s_own() -> None:
+    for name, service in DEFINITION.items():
+        check = " ".join(SERVICES[name].get("healthcheck", {}).get("test", []))
+        if service.health.startswith("http:"):
+            assert f"http://127.0.0.1:{stack.COMPOSE.ports[name]}{service.health[5:]}'" in check, name
+        elif service.health == "postgres":
+            assert "pg_isready" in check
+        elif service.health == "daemon":
+            assert "liveness-check" in check

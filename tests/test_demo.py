@@ -71,6 +71,7 @@ def test_demo_runs_the_whole_path_with_champions_that_beat_the_prior(tmp_path):
     assert "backtest, held out      champions: direction-15m/1, direction-30m/1" in result.stdout
     assert re.search(r"\| champions \| [\d,]+ \|", result.stdout) and "| weighted vote |" in result.stdout
     assert re.search(r"strategies beats not trading|Beating not trading", result.stdout)
+    live_day = re.search(r"live session            (\d{4}-\d\d-\d\d):", result.stdout)[1]
     live, probes = map(
         _int, re.search(r"([\d,]+) ticks streamed \+ (\d+) single-tick", result.stdout).groups()
     )
@@ -85,6 +86,11 @@ def test_demo_runs_the_whole_path_with_champions_that_beat_the_prior(tmp_path):
         assert sorted(r.job_name for r in runs) == ["ticks_job", "training_job"]
         assert all(r.status == DagsterRunStatus.SUCCESS for r in runs)
         assert len(instance.get_materialized_partitions(AssetKey("tick_features"))) == 10
+        # the live session's progress, as the streaming driver reported it
+        reports = instance.fetch_materializations(AssetKey("live_predictions"), limit=1000).records
+        assert reports and {r.partition_key for r in reports} == {f"{live_day}|NIFTY"}
+        assert sum(r.asset_materialization.metadata["ticks_scored"].value for r in reports) == live
+    assert "streaming driver        `tickml stream`'s loop" in result.stdout
     client = MlflowClient(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
     for name in ("direction-15m", "direction-30m"):
         assert str(client.get_model_version_by_alias(name, "champion").version) == "1"

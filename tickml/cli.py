@@ -78,7 +78,7 @@ def _stream(args: argparse.Namespace) -> int:
         print(f"--shard: {exc}", file=sys.stderr)
         return 2
     store, stop, status = open_store(), threading.Event(), 0
-    reporter = _progress_reporter()
+    reporter = _LazyReporter()  # opened on the first scored pass: a stream starts without waiting on Dagster
     try:
         with ScoringClient(args.url) as client:
             steps = run_stream(
@@ -92,8 +92,7 @@ def _stream(args: argparse.Namespace) -> int:
                 backfill=args.backfill,
             )
             for step in steps:  # run_stream logs failures and refusals; a failed pass yields too
-                if reporter is not None:
-                    reporter.add(step, flush=args.once)
+                reporter.add(step, flush=args.once)
                 if step.ticks_scored:
                     print(
                         f"scored {step.ticks_scored} ticks, stored {step.predictions_stored} predictions",
@@ -108,23 +107,35 @@ def _stream(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         stop.set()
     finally:
-        if reporter is not None:
-            reporter.flush()
+        reporter.flush()
         store.close()
     return status
 
 
-def _progress_reporter():
-    """What `tickml stream` scored, reported to the Dagster instance as `live_predictions`; None (and why on
-    stderr) when the instance cannot be opened: the stream runs without it."""
-    try:
-        from orchestration.local import local_instance
-        from orchestration.serving.live import ProgressReporter
+class _LazyReporter:
+    """What `tickml stream` scored, reported to the Dagster instance as `live_predictions` (opened when
+    there is something to report); when the instance cannot be opened it says why once and the stream runs
+    on without it."""
 
-        return ProgressReporter(local_instance())
-    except Exception as exc:  # noqa: BLE001 - the predictions are the stream's job, the report is extra
-        print(f"tickml stream: not reporting to Dagster ({exc})", file=sys.stderr)
-        return None
+    def __init__(self) -> None:
+        self._reporter, self._failed = None, False
+
+    def add(self, step, *, flush: bool = False) -> None:
+        if step.progress and self._reporter is None and not self._failed:
+            try:
+                from orchestration.local import local_instance
+                from orchestration.serving.live import ProgressReporter
+
+                self._reporter = ProgressReporter(local_instance())
+            except Exception as exc:  # noqa: BLE001 - the predictions are the stream's job, the report is extra
+                print(f"tickml stream: not reporting to Dagster ({exc})", file=sys.stderr)
+                self._failed = True
+        if self._reporter is not None:
+            self._reporter.add(step, flush=flush)
+
+    def flush(self) -> None:
+        if self._reporter is not None:
+            self._reporter.flush()
 
 
 def _feed(args: argparse.Namespace) -> int:

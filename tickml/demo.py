@@ -17,6 +17,10 @@ from tickml.train import training_config
 
 TRAIN_START = dt.date(2026, 10, 19)  # fixed training dates keep the demo reproducible
 PROBE_TICKS = 300
+LIVE_DRIVER = (
+    "`tickml stream`'s loop (pipelines.streaming.run_stream) in this process, its progress on Dagster's "
+    "live_predictions; the scoring_sensor is the other driver (start it in the UI with the service up)"
+)
 STREAM_CURSOR = "demo"
 # Small on purpose: the demo stays under 5 minutes on 2 cores (`make bench` shows what more tuning buys)
 DEMO_TRAINING = {"stride": 20, "k": 71, "trials": 4, "timeout_s": 12.0, "families": ["lightgbm", "catboost"]}
@@ -85,6 +89,7 @@ class DemoSummary:
         lines += [
             f"  live session            {self.live_day}: {self.live_ticks:,} ticks streamed "
             f"+ {len(self.single_tick_ms)} single-tick probes",
+            f"  streaming driver        {LIVE_DRIVER}",
             f"  predictions stored      {self.predictions_stored:,} ({self.predictions_new:,} new this run)",
             f"  trade filter actions    {self.trades}",
             f"  scoring latency (HTTP)  streamed: {pct(self.latencies_ms)} per request "
@@ -186,8 +191,11 @@ def run_demo(
 
 
 def _stream_live(summary: DemoSummary, store, url: str, session, minutes: int, speed: float) -> None:
-    """Feed `minutes` of `session` at `speed`x while the `tickml stream` driver scores what arrives, then
-    probe single-tick latency with the next ticks of the session, one request each (a 1x feed's shape)."""
+    """Feed `minutes` of `session` at `speed`x while the `tickml stream` driver scores what arrives (its
+    progress reported on `live_predictions` in Dagster), then probe single-tick latency with the next ticks
+    of the session, one request each (a 1x feed's shape)."""
+    from orchestration.local import local_instance
+    from orchestration.serving.live import ProgressReporter
     from pipelines.feed import play
     from pipelines.streaming import (
         ScoringClient,
@@ -207,12 +215,14 @@ def _stream_live(summary: DemoSummary, store, url: str, session, minutes: int, s
     feeder = threading.Thread(target=play, args=(live, store), kwargs={"speed": speed}, daemon=True)
     feeder.start()
     stop, scored, idle_after_feed = threading.Event(), 0, 0
+    reporter = ProgressReporter(local_instance())  # the live session's progress, on live_predictions
     with ScoringClient(url) as client:
         bar = tqdm(total=len(live), desc=f"live {minutes} market minutes at {speed:g}x", unit="tick")
         for step in run_stream(store, client, poll_interval=0.05, stop=stop, cursor_name=STREAM_CURSOR):
             if step.error or step.refused:
                 raise RuntimeError(f"streaming failed: {step.error or step.refused}")
             scored += step.ticks_scored
+            reporter.add(step)
             summary.latencies_ms += step.latencies_ms
             summary.predictions_new += step.predictions_stored
             bar.update(step.ticks_scored)
@@ -221,6 +231,7 @@ def _stream_live(summary: DemoSummary, store, url: str, session, minutes: int, s
             if scored >= len(live) or idle_after_feed > 20:
                 stop.set()
         bar.close()
+        reporter.flush()
         feeder.join()
         if scored != len(live):
             raise RuntimeError(f"streamed {scored} of {len(live)} live ticks")

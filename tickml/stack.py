@@ -142,7 +142,9 @@ def environment(place: Place, password: str) -> dict[str, str]:
     """The environment of every tickml, Dagster and MLflow process of the stack (secrets included)."""
     return {
         "TICKML_PG_URL": place.pg_url("tickml", password),
-        "DAGSTER_PG_URL": place.pg_url("dagster", password),
+        # dagster-postgres binds a NOTIFY argument, which only psycopg2's client-side binding accepts
+        # (SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql:// URL)
+        "DAGSTER_PG_URL": place.pg_url("dagster", password, "postgresql+psycopg2"),
         "MLFLOW_BACKEND_STORE_URI": place.pg_url("mlflow", password, "postgresql+psycopg"),
         "MLFLOW_TRACKING_URI": place.url("mlflow"),
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
@@ -398,8 +400,11 @@ def running_environment(config: StackConfig) -> dict[str, str]:
     return psutil.Process(pid).environ()
 
 
-def healthy(service: Service, config: StackConfig, env: dict[str, str]) -> str | None:
-    """None when `service` is up, else why not (one check, a few seconds at most)."""
+def healthy(
+    service: Service, config: StackConfig, env: dict[str, str], since: float | None = None
+) -> str | None:
+    """None when `service` is up, else why not (one check, a few seconds at most). `since` (epoch seconds):
+    the daemon must have reported after it, not only within the last minute."""
     try:
         if service.health == "postgres":
             import psycopg
@@ -414,24 +419,29 @@ def healthy(service: Service, config: StackConfig, env: dict[str, str]) -> str |
             status = httpx.get(url, timeout=3.0).status_code
             return None if status == 200 else f"{url} answered {status}"
         if service.health == "daemon":
-            return _daemon_health(env)
+            return _daemon_health(env, since)
         info = supervisor(config).supervisor.getProcessInfo(program(service.name))
         return None if info["statename"] == "RUNNING" else f"{service.name} is {info['statename']}"
     except Exception as exc:  # noqa: BLE001 - any failure is "not up yet", said in the message
         return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
 
 
-def _daemon_health(env: dict[str, str]) -> str | None:
+def _daemon_health(env: dict[str, str], since: float | None = None) -> str | None:
     """The daemon's sensor, scheduler and run-queue loops have each reported within the last minute."""
     code = (
-        "import time, dagster as dg\n"
+        "import sys, time, dagster as dg\n"
         "beats = dg.DagsterInstance.get().get_daemon_heartbeats()\n"
         "need = {'SENSOR', 'SCHEDULER', 'QUEUED_RUN_COORDINATOR'}\n"
-        "stale = sorted(n for n in need if n not in beats or beats[n].timestamp < time.time() - 60)\n"
+        "since = max(time.time() - 60, float(sys.argv[1]))\n"
+        "stale = sorted(n for n in need if n not in beats or beats[n].timestamp < since)\n"
         "print(','.join(stale))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code, str(since or 0)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if result.returncode:
         return result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "daemon check failed"
@@ -623,7 +633,11 @@ def status(config: StackConfig) -> int:
     for service in config.services():
         info = infos.get(service.name, {})
         why = healthy(service, config, env) if info.get("statename") == "RUNNING" else info.get("statename")
-        bad += why is not None and not (service.once and info.get("statename") == "EXITED")
+        state = info.get("statename")
+        expected = (service.once and state == "EXITED") or (
+            service.name in config.hold and state == "STOPPED"
+        )
+        bad += why is not None and not expected
         print(
             f"{service.name:<18} {info.get('statename', '?'):<9} {info.get('description', ''):<28} "
             f"{'healthy' if why is None else why}"
