@@ -7,7 +7,8 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 export TICKML_HOME ?= $(CURDIR)/.tickml
 export PYTHONDONTWRITEBYTECODE := 1
-# the suite waits on servers and subprocesses a lot: two pytest workers, whole files each (module fixtures)
+# the suite waits on servers and subprocesses a lot: two pytest workers, whole files each (module fixtures),
+# the slowest files first (conftest.py SLOW_FIRST)
 TEST_WORKERS ?= 2
 UI_HOST ?= 127.0.0.1
 DAGSTER_PORT ?= 3000
@@ -27,7 +28,7 @@ demo: $(STAMP)
 	$(BIN)/tickml demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

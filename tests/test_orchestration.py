@@ -40,6 +40,7 @@ EXPECTED_ASSETS = {
     "direction_15m_champion",
     "direction_30m_champion",
     "backtest_report",
+    "live_predictions",
 }
 
 
@@ -57,6 +58,7 @@ def test_definitions_load_with_every_asset_job_and_sensor():
         "raw_ticks",
         "tick_labels",
         "tick_features",
+        "live_predictions",  # written by the streaming driver, not by a job
     }
     folds_check = next(iter(defs.resolve_assets_def("walk_forward_folds").check_specs))
     assert folds_check.name == "folds_purged" and folds_check.blocking

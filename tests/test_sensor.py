@@ -164,6 +164,7 @@ def test_the_first_evaluation_starts_at_the_live_edge_and_says_what_it_scored(
     assert sum(event.metadata["actions"].value.values()) == len(live)
     assert event.metadata["latency_p99_ms"].value >= event.metadata["latency_p50_ms"].value > 0
     assert "direction-15m/" in event.metadata["model_versions"].value
+    assert event.metadata["predictions_stored_day"].value == len(live)  # the day's total, from the store
 
 
 def test_the_sensor_records_live_predictions_in_the_instance(scoring_service, fresh_day, tmp_path):

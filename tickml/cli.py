@@ -78,7 +78,9 @@ def _stream(args: argparse.Namespace) -> int:
         print(f"--shard: {exc}", file=sys.stderr)
         return 2
     store, stop, status = open_store(), threading.Event(), 0
-    reporter = _LazyReporter()  # opened on the first scored pass: a stream starts without waiting on Dagster
+    reporter = _LazyReporter(
+        store
+    )  # opened on the first scored pass: a stream starts without waiting on Dagster
     try:
         with ScoringClient(args.url) as client:
             steps = run_stream(
@@ -117,8 +119,8 @@ class _LazyReporter:
     there is something to report); when the instance cannot be opened it says why once and the stream runs
     on without it."""
 
-    def __init__(self) -> None:
-        self._reporter, self._failed = None, False
+    def __init__(self, store) -> None:
+        self._store, self._reporter, self._failed = store, None, False
 
     def add(self, step, *, flush: bool = False) -> None:
         if step.progress and self._reporter is None and not self._failed:
@@ -126,7 +128,7 @@ class _LazyReporter:
                 from orchestration.local import local_instance
                 from orchestration.serving.live import ProgressReporter
 
-                self._reporter = ProgressReporter(local_instance())
+                self._reporter = ProgressReporter(local_instance(), self._store)
             except Exception as exc:  # noqa: BLE001 - the predictions are the stream's job, the report is extra
                 print(f"tickml stream: not reporting to Dagster ({exc})", file=sys.stderr)
                 self._failed = True

@@ -215,7 +215,7 @@ def _stream_live(summary: DemoSummary, store, url: str, session, minutes: int, s
     feeder = threading.Thread(target=play, args=(live, store), kwargs={"speed": speed}, daemon=True)
     feeder.start()
     stop, scored, idle_after_feed = threading.Event(), 0, 0
-    reporter = ProgressReporter(local_instance())  # the live session's progress, on live_predictions
+    reporter = ProgressReporter(local_instance(), store)  # the live session's progress, on live_predictions
     with ScoringClient(url) as client:
         bar = tqdm(total=len(live), desc=f"live {minutes} market minutes at {speed:g}x", unit="tick")
         for step in run_stream(store, client, poll_interval=0.05, stop=stop, cursor_name=STREAM_CURSOR):

@@ -9,6 +9,7 @@ model versions.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from feature_store.instruments import get_instrument
+from feature_store.store import TickStore
 from orchestration.ticks.partitions import SYMBOL_DAYS, symbol_day_key
 from pipelines.streaming import StreamStep, SymbolProgress, describe
 
@@ -41,17 +43,34 @@ def _day(symbol: str, progress: SymbolProgress) -> str:
     return ts.date().isoformat()
 
 
-def progress_events(progress: Mapping[str, SymbolProgress], driver: str) -> list[dg.AssetMaterialization]:
-    """One materialisation of `live_predictions` per symbol scored, on the day of its last tick."""
+def stored_on_day(store: TickStore, symbol: str, day: str) -> int:
+    """Predictions stored for `symbol` on trading `day` (exchange-local): the day's total so far."""
+    instrument = get_instrument(symbol)
+    start = pd.Timestamp(dt.date.fromisoformat(day), tz=instrument.tz)
+    return len(
+        store.read_predictions(
+            symbol, start.tz_convert("UTC"), (start + pd.Timedelta(days=1)).tz_convert("UTC")
+        )
+    )
+
+
+def progress_events(
+    progress: Mapping[str, SymbolProgress], driver: str, store: TickStore | None = None
+) -> list[dg.AssetMaterialization]:
+    """One materialisation of `live_predictions` per symbol scored, on the day of its last tick; with
+    `store`, each also carries the day's total of stored predictions, true even when a report was lost
+    (a driver killed between reports)."""
     events = []
     for symbol, p in sorted(progress.items()):
         if not p.ticks:
             continue
+        day = _day(symbol, p)
         latencies = np.asarray(p.latencies_ms)
+        totals = {} if store is None else {"predictions_stored_day": stored_on_day(store, symbol, day)}
         events.append(
             dg.AssetMaterialization(
                 LIVE_PREDICTIONS,
-                partition=str(symbol_day_key(_day(symbol, p), symbol)),
+                partition=str(symbol_day_key(day, symbol)),
                 description=f"{driver}: scored {p.ticks:,} ticks of {symbol} up to {describe(p.last, symbol)}",
                 metadata={
                     "ticks_scored": p.ticks,
@@ -62,6 +81,7 @@ def progress_events(progress: Mapping[str, SymbolProgress], driver: str) -> list
                     "actions": dg.MetadataValue.json(dict(sorted(p.actions.items()))),
                     "model_versions": ", ".join(sorted(p.versions)),
                     "driver": driver,
+                    **totals,
                 },
             )
         )
@@ -80,10 +100,11 @@ def outcome(step: StreamStep) -> str:
 
 class ProgressReporter:
     """`tickml stream`'s reports to the Dagster instance ($DAGSTER_HOME): passes are added up per symbol and
-    reported at most every `interval_s`, so a 0.2 s poll does not write an event per pass."""
+    reported every `interval_s` while a backlog drains, and as soon as the stream has caught up (a pass with
+    nothing new), so a 0.2 s poll does not write an event per pass and the last report is never stale."""
 
-    def __init__(self, instance: dg.DagsterInstance, interval_s: float = 10.0) -> None:
-        self.instance, self.interval_s = instance, interval_s
+    def __init__(self, instance: dg.DagsterInstance, store: TickStore, interval_s: float = 10.0) -> None:
+        self.instance, self.store, self.interval_s = instance, store, interval_s
         self._pending: dict[str, SymbolProgress] = {}
         self._last = time.monotonic()
 
@@ -98,15 +119,15 @@ class ProgressReporter:
             pending.actions.update(p.actions)
             pending.versions |= p.versions
             pending.latencies_ms += p.latencies_ms
-        if flush or time.monotonic() - self._last >= self.interval_s:
+        caught_up = step.error is None and step.ticks_scored == 0
+        if self._pending and (flush or caught_up or time.monotonic() - self._last >= self.interval_s):
             self.flush()
 
     def flush(self) -> None:
         self._last = time.monotonic()
-        events, self._pending = progress_events(self._pending, "tickml stream"), {}
-        for event in events:
-            try:
+        pending, self._pending = self._pending, {}
+        try:
+            for event in progress_events(pending, "tickml stream", self.store):
                 self.instance.report_runless_asset_event(event)
-            except Exception:  # noqa: BLE001 - Dagster down must not stop the stream; the predictions are stored
-                log.warning("could not record streaming progress in Dagster", exc_info=True)
-                return
+        except Exception:  # noqa: BLE001 - Dagster down must not stop the stream; the predictions are stored
+            log.warning("could not record streaming progress in Dagster", exc_info=True)

@@ -48,10 +48,11 @@ def scoring_sensor(
         step, failure = score_new_ticks(store, client, cursor, max_ticks=MAX_TICKS_PER_PASS), None
     except StreamInterrupted as exc:
         step, failure = exc.step, exc.__cause__
+    try:
+        events = progress_events(step.progress, "scoring_sensor", store if failure is None else None)
     finally:
         client.close()
         store.close()
-    events = progress_events(step.progress, "scoring_sensor")
     summary = outcome(step) + started
     if failure is not None and isinstance(failure, httpx.HTTPError | ScoringError):
         summary = f"scoring service unavailable at {scoring_service.url}: {failure}; {summary}"
